@@ -1,0 +1,3 @@
+"""imgconv: apply convolution kernels to images, exactly and explainably."""
+
+__version__ = "0.1.0"

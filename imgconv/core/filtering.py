@@ -1,0 +1,563 @@
+"""Filter a whole image: channels, alpha, kernel sets, scale, bias and mapping.
+
+:func:`filter_image` is the array-level API the command line uses:
+pixels in (uint8, uint16 or float; ``(H, W)`` or ``(H, W, C)``), mapped
+pixels and the float feature maps out. The steps, in order:
+
+1. pick the planes to filter (``--channels``): every colour channel
+   (``each``), the luminance only (``luma``: colour differences pass
+   through), a grey conversion (``gray``) or a subset such as ``r,g``;
+2. apply each kernel of the set to those planes, alpha-weighted or not
+   (``--alpha``, KERNELS.md section 5), and combine the results
+   (``magnitude``, ``max``, ``min`` or ``sum``), then add the bias;
+3. sample the planes that are not filtered at the same output positions;
+4. map the float results to the output depth (:mod:`.mapping`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..errors import GeometryError, UsageError
+from .convolve import (
+    METHODS,
+    FloatArray,
+    Method,
+    choose_method,
+    correlate_padded,
+    pad,
+    sample,
+    work_dtype,
+)
+from .geometry import Geometry, plan
+from .kernels import Kernel, KernelSet, kernels_of
+from .mapping import DEPTHS, DepthName, MapMode, depth_of, map_values, units
+from .vocab import Border, Padding, parse_anchor, parse_pair
+
+AlphaMode = Literal["weighted", "filter", "plain", "keep"]
+ALPHA_MODES: tuple[AlphaMode, ...] = ("weighted", "filter", "plain", "keep")
+CHANNEL_MODES = ("each", "luma", "gray")
+
+#: ITU-R BT.601 luma weights for R, G, B (what Pillow's ``convert("L")`` uses).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+#: Band names by channel count, when an array does not say.
+DEFAULT_BANDS: dict[int, tuple[str, ...]] = {
+    1: ("L",),
+    2: ("L", "A"),
+    3: ("R", "G", "B"),
+    4: ("R", "G", "B", "A"),
+}
+
+# Where less than this share of a kernel's absolute weight falls on opaque
+# pixels, alpha weighting leaves the colour as it was instead of dividing
+# by a share that is only rounding noise.
+_MIN_OPAQUE_SHARE = 1e-6
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and how kernels are applied, in imgconv's vocabulary.
+
+    Build it with :meth:`parse`, which accepts the same strings as the
+    command line (``"reflect-101"``, ``"2,1"``) and reports bad ones.
+    """
+
+    flip: bool = False
+    padding: Padding = Padding()
+    border: Border = Border()
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    anchor: tuple[int, int] | None = None
+    channels: str = "each"
+    alpha: AlphaMode = "weighted"
+    method: Method = "auto"
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        flip: bool = False,
+        padding: str | int | tuple[int, ...] | Padding = "same",
+        border: str | Border = "edge",
+        stride: int | tuple[int, int] | str = 1,
+        dilation: int | tuple[int, int] | str = 1,
+        anchor: tuple[int, int] | str | None = None,
+        channels: str = "each",
+        alpha: str = "weighted",
+        method: str = "auto",
+    ) -> Settings:
+        """Settings from user-facing values; raises UsageError naming a bad one."""
+        if alpha not in ALPHA_MODES:
+            msg = f"unknown alpha mode {alpha!r}; expected one of {', '.join(ALPHA_MODES)}"
+            raise UsageError(msg)
+        if method not in METHODS:
+            msg = f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
+            raise UsageError(msg)
+        return cls(
+            flip=flip,
+            padding=Padding.parse(padding),
+            border=Border.parse(border),
+            stride=parse_pair(stride, "stride"),
+            dilation=parse_pair(dilation, "dilation"),
+            anchor=parse_anchor(anchor),
+            channels=channels.strip().lower(),
+            alpha=alpha,
+            method=method,
+        )
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """The result of filtering, before mapping.
+
+    Attributes
+    ----------
+    maps : ndarray
+        ``(H_out, W_out, C)`` floats in working units: filter results for
+        the filtered planes, sampled input values for the others.
+    bands : tuple of str
+        Band names of ``maps`` (``R G B A``, ``L``, ...).
+    filtered : tuple of bool
+        Per band, whether it holds filter results (mappings such as
+        ``shift`` apply to these only; the others are clipped).
+    geometry : Geometry
+        Padding, stride, dilation and sizes used.
+    methods : tuple of str
+        The method chosen for each kernel, in order.
+    """
+
+    maps: FloatArray
+    bands: tuple[str, ...]
+    filtered: tuple[bool, ...]
+    geometry: Geometry
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Output of :func:`filter_image`.
+
+    Attributes
+    ----------
+    pixels : ndarray
+        Mapped output, ``(H_out, W_out)`` for one band, else
+        ``(H_out, W_out, C)``, of the output depth's type.
+    bands : tuple of str
+        Band names of ``pixels``.
+    depth : str
+        ``"8"``, ``"16"`` or ``"float"``.
+    filtered : Filtered
+        The float feature maps and the geometry, before mapping.
+    """
+
+    pixels: NDArray[np.generic]
+    bands: tuple[str, ...]
+    depth: DepthName
+    filtered: Filtered
+
+
+def prepare_kernels(
+    kernels: KernelSet,
+    *,
+    scale: float | None = None,
+    bias: float | None = None,
+    normalize: bool = False,
+) -> KernelSet:
+    """Apply ``--scale`` (replaces each divisor), ``--normalize`` and ``--bias``.
+
+    ``--bias`` replaces any bias the kernels carry and is added once, after
+    the kernels of a set are combined.
+    """
+    if normalize and scale is not None:
+        msg = "--scale and --normalize both set the divisor; use one of them"
+        raise UsageError(msg)
+    if scale is not None:
+        kernels = kernels.map_kernels(lambda k: k.with_values(scale=scale))
+    if normalize:
+        kernels = kernels.map_kernels(Kernel.normalized)
+    if bias is not None:
+        kernels = kernels.with_bias(bias)
+    return kernels
+
+
+def filter_planes(
+    planes: FloatArray,
+    bands: Sequence[str],
+    kernels: KernelSet,
+    settings: Settings,
+    *,
+    alpha_max: float,
+) -> Filtered:
+    """Filter ``(H, W, C)`` planes in working units with a kernel set.
+
+    Parameters
+    ----------
+    planes : ndarray
+        Float pixels, one plane per band.
+    bands : sequence of str
+        Band names (``L``, ``LA``, ``RGB``, ``RGBA`` as letters).
+    kernels : KernelSet
+        Kernels, already scaled (see :func:`prepare_kernels`).
+    settings : Settings
+        Geometry, border, channel and alpha modes.
+    alpha_max : float
+        The value of a fully opaque alpha in working units.
+    """
+    bands = tuple(bands)
+    has_alpha = bands[-1] == "A"
+    colour = bands[:-1] if has_alpha else bands
+    alpha = planes[..., -1] if has_alpha else None
+    mode = _channel_mode(settings.channels, colour)
+
+    # 1. The planes to filter; the others are carried to the output positions.
+    if mode == "gray" and len(colour) == 3:
+        grey = _luma(planes[..., :3])
+        planes = np.concatenate([grey[..., None], planes[..., 3:]], axis=-1)
+        bands, colour = ("L", "A") if has_alpha else ("L",), ("L",)
+    chroma: FloatArray | None = None
+    selected = _selected(mode, colour)
+    if mode == "luma" and len(colour) == 3:
+        luma = _luma(planes[..., :3])
+        chroma = planes[..., :3] - luma[..., None]  # R-Y, G-Y, B-Y pass through
+        targets = luma[..., None]
+    else:
+        targets = planes[..., list(selected)]
+
+    # 2. Filter. An anchor override refers to the kernel as written, so it
+    # is set before flipping (the flip rotates about it).
+    kernel_list = [_oriented(k, settings) for k in kernels.kernels]
+    geometry = _shared_geometry(planes.shape[:2], kernel_list, settings)
+    opacity = None if alpha is None else alpha / planes.dtype.type(alpha_max)
+    weighting = opacity is not None and settings.alpha in ("weighted", "filter")
+    if weighting and opacity is not None and float(opacity.min()) >= 1:
+        weighting = False  # fully opaque: weighting changes nothing
+    applier = _Applier(kernel_list, kernels, settings, alpha_max)
+    result = applier.apply(targets, opacity if weighting else None)
+
+    # 3. Assemble the output bands.
+    def carried(data: FloatArray) -> FloatArray:
+        return sample(pad(data, geometry, settings.border), geometry)
+
+    out_planes: list[FloatArray] = []
+    flags: list[bool] = []
+    if chroma is not None:
+        recomposed = result[..., :1] + carried(chroma)
+        out_planes += [recomposed[..., i] for i in range(3)]
+        flags += [True] * 3
+    else:
+        rest = carried(planes[..., : len(colour)]) if len(selected) < len(colour) else None
+        for index in range(len(colour)):
+            if index in selected:
+                out_planes.append(result[..., selected.index(index)])
+            elif rest is not None:
+                out_planes.append(rest[..., index])
+            flags.append(index in selected)
+    if alpha is not None:
+        if settings.alpha in ("filter", "plain"):
+            out_planes.append(applier.apply(alpha[..., None], None)[..., 0])
+        else:
+            out_planes.append(carried(alpha[..., None])[..., 0])
+        flags.append(False)
+    maps = np.stack(out_planes, axis=-1)
+    return Filtered(maps, tuple(bands), tuple(flags), geometry, tuple(applier.methods))
+
+
+def filter_image(
+    image: ArrayLike,
+    kernel: KernelSet | Kernel | ArrayLike,
+    *,
+    bands: Sequence[str] | None = None,
+    flip: bool = False,
+    padding: str | int | tuple[int, ...] | Padding = "same",
+    border: str | Border = "edge",
+    stride: int | tuple[int, int] | str = 1,
+    dilation: int | tuple[int, int] | str = 1,
+    anchor: tuple[int, int] | str | None = None,
+    channels: str = "each",
+    alpha: str = "weighted",
+    scale: float | None = None,
+    bias: float | None = None,
+    normalize: bool = False,
+    map: MapMode | None = None,
+    depth: DepthName | None = None,
+    method: str = "auto",
+) -> Result:
+    """Filter an image array with a kernel, a kernel set or a matrix.
+
+    Parameters
+    ----------
+    image : array_like
+        ``(H, W)`` or ``(H, W, C)`` of uint8, uint16 or floats (a float
+        image's nominal range is 0..1).
+    kernel : KernelSet, Kernel or array_like
+        What to apply, as written (see ``flip``).
+    bands : sequence of str, optional
+        Band names; by channel count ``L``, ``LA``, ``RGB``, ``RGBA``.
+    flip, padding, border, stride, dilation, anchor, method
+        As in :func:`imgconv.core.convolve.correlate`.
+    channels : str
+        ``each`` (default), ``luma``, ``gray`` or a subset such as ``r,g``.
+    alpha : {'weighted', 'filter', 'plain', 'keep'}
+        Alpha handling (KERNELS.md section 5); ``weighted`` by default.
+    scale, bias, normalize
+        Replace the kernels' divisor, replace their bias (added after
+        combining), or divide by the kernel sum (see
+        :meth:`Kernel.normalized`).
+    map : {'clip', 'abs', 'shift', 'normalize', 'raw'}, optional
+        Value mapping; ``raw`` for float depth, ``clip`` otherwise.
+    depth : {'8', '16', 'float'}, optional
+        Output depth; the input's by default (``raw`` implies ``float``).
+
+    Returns
+    -------
+    Result
+
+    Examples
+    --------
+    >>> img = np.array([[0, 0, 255, 255]] * 3, dtype=np.uint8)
+    >>> filter_image(img, [[-1, 0, 1]]).pixels.tolist()[0]
+    [0, 255, 255, 0]
+    >>> filter_image(img, [[-1, 0, 1]], map="raw").pixels.tolist()[0]
+    [0.0, 255.0, 255.0, 0.0]
+    """
+    data = np.asarray(image)
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.ndim != 3 or data.shape[2] < 1:
+        msg = f"image has shape {np.shape(image)}; expected (H, W) or (H, W, C)"
+        raise GeometryError(msg)
+    band_names = tuple(b.upper() for b in bands) if bands else DEFAULT_BANDS.get(data.shape[2])
+    if band_names is None or len(band_names) != data.shape[2]:
+        msg = f"image has {data.shape[2]} channels; name them with bands=, e.g. ('R', 'G', 'B')"
+        raise UsageError(msg)
+    source = depth_of(data.dtype)
+    target = _output_depth(source.name, depth, map)
+    mode: MapMode = map or ("raw" if target == "float" else "clip")
+    factor, maximum = units(source, DEPTHS[target])
+
+    settings = Settings.parse(
+        flip=flip,
+        padding=padding,
+        border=border,
+        stride=stride,
+        dilation=dilation,
+        anchor=anchor,
+        channels=channels,
+        alpha=alpha,
+        method=method,
+    )
+    kernel_set = prepare_kernels(kernels_of(kernel), scale=scale, bias=bias, normalize=normalize)
+    planes = data.astype(work_dtype(data.dtype))
+    if factor != 1:
+        planes *= planes.dtype.type(factor)
+    filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
+    pixels = map_planes(filtered, mode, target, maximum)
+    return Result(pixels, filtered.bands, target, filtered)
+
+
+def map_planes(
+    filtered: Filtered, mode: MapMode, depth: DepthName, maximum: float
+) -> NDArray[np.generic]:
+    """Map ``filtered`` to ``depth``: ``mode`` for filtered bands, clip for the others."""
+    target = DEPTHS[depth]
+    flags = np.array(filtered.filtered)
+    out = np.empty(filtered.maps.shape, dtype=target.dtype)
+    if flags.any():
+        out[..., flags] = map_values(filtered.maps[..., flags], mode, target, maximum)
+    if not flags.all():
+        rest: MapMode = "raw" if mode == "raw" else "clip"
+        out[..., ~flags] = map_values(filtered.maps[..., ~flags], rest, target, maximum)
+    return out[..., 0] if out.shape[2] == 1 else out
+
+
+def _output_depth(source: DepthName, depth: DepthName | None, mode: MapMode | None) -> DepthName:
+    if depth is not None and depth not in DEPTHS:
+        msg = f"unknown depth {depth!r}; expected 8, 16 or float"
+        raise UsageError(msg)
+    if mode == "raw":
+        if depth is not None and depth != "float":
+            msg = f"--map raw keeps float values; it cannot be written at depth {depth}"
+            raise UsageError(msg)
+        return "float"
+    return depth or source
+
+
+def _channel_mode(channels: str, colour: tuple[str, ...]) -> str:
+    if channels in CHANNEL_MODES:
+        return channels
+    if channels == "grey":
+        return "gray"
+    names = [c.strip().upper() for c in channels.split(",") if c.strip()]
+    if not names:
+        msg = f"--channels {channels!r} is empty; expected each, luma, gray or names such as r,g"
+        raise UsageError(msg)
+    for name in names:
+        if name == "A":
+            msg = "alpha is not a colour channel; use --alpha filter or --alpha plain to filter it"
+            raise UsageError(msg)
+        if name not in colour:
+            have = ",".join(c.lower() for c in colour)
+            msg = (
+                f"--channels names {name.lower()!r}, which this {''.join(colour)} image "
+                f"does not have; expected each, luma, gray or some of {have}"
+            )
+            raise UsageError(msg)
+    return ",".join(names)
+
+
+def _selected(mode: str, colour: tuple[str, ...]) -> tuple[int, ...]:
+    if mode in CHANNEL_MODES:
+        return tuple(range(len(colour)))
+    wanted = mode.split(",")
+    return tuple(i for i, name in enumerate(colour) if name in wanted)
+
+
+def _luma(rgb: FloatArray) -> FloatArray:
+    r, g, b = LUMA_WEIGHTS
+    dt = rgb.dtype.type
+    luma: FloatArray = rgb[..., 0] * dt(r) + rgb[..., 1] * dt(g) + rgb[..., 2] * dt(b)
+    return luma
+
+
+def _oriented(kernel: Kernel, settings: Settings) -> Kernel:
+    if settings.anchor is not None:
+        kernel = Kernel(
+            kernel.weights,
+            scale=kernel.scale,
+            bias=kernel.bias,
+            anchor=settings.anchor,
+            name=kernel.name,
+        )
+    return kernel.flipped() if settings.flip else kernel
+
+
+def _geometry_for(shape: tuple[int, ...], kernel: Kernel, settings: Settings) -> Geometry:
+    return plan(
+        (shape[0], shape[1]),
+        kernel.shape,
+        padding=settings.padding,
+        stride=settings.stride,
+        dilation=settings.dilation,
+        anchor=kernel.origin,
+    )
+
+
+def _shared_geometry(shape: tuple[int, ...], kernels: list[Kernel], settings: Settings) -> Geometry:
+    geometries = [_geometry_for(shape, k, settings) for k in kernels]
+    if len({g.out_shape for g in geometries}) > 1:
+        listed = ", ".join(f"{k.name} {k.shape[0]}x{k.shape[1]}" for k in kernels)
+        msg = f"the kernels give different output sizes ({listed}); use kernels of one size"
+        raise GeometryError(msg)
+    return geometries[0]
+
+
+class _Applier:
+    """Applies a kernel set to planes, padding each input once per padding."""
+
+    def __init__(
+        self, kernels: list[Kernel], kernel_set: KernelSet, settings: Settings, alpha_max: float
+    ) -> None:
+        self.kernels = kernels
+        self.kernel_set = kernel_set
+        self.settings = settings
+        self.alpha_max = alpha_max
+        self.methods: list[str] = []
+
+    def apply(self, data: FloatArray, opacity: FloatArray | None) -> FloatArray:
+        """Every kernel on ``data`` (H, W, c), combined, plus the set's bias."""
+        padded: dict[tuple[int, int, int, int], _Padded] = {}
+        results = []
+        for kernel in self.kernels:
+            geometry = _geometry_for(data.shape, kernel, self.settings)
+            if geometry.pads not in padded:
+                padded[geometry.pads] = self._pad(data, opacity, geometry)
+            results.append(self._one(kernel, geometry, padded[geometry.pads]))
+        if len(results) == 1:
+            combined = results[0]
+        else:
+            combined = _combine(results, self.kernel_set.combine)
+        if self.kernel_set.bias:
+            combined += combined.dtype.type(self.kernel_set.bias)
+        return combined
+
+    def _pad(self, data: FloatArray, opacity: FloatArray | None, geometry: Geometry) -> _Padded:
+        border = self.settings.border
+        if opacity is None:
+            return _Padded(pad(data, geometry, border))
+        # The border applies to alpha as to any channel, in its own units: a
+        # zero border adds transparent pixels, constant:V an alpha of V.
+        opacity_border = Border(border.mode, border.fill / self.alpha_max)
+        return _Padded(
+            pad(data, geometry, border),
+            pad(data * opacity[..., None], geometry, border),
+            pad(opacity[..., None], geometry, opacity_border),
+        )
+
+    def _one(self, kernel: Kernel, geometry: Geometry, padded: _Padded) -> FloatArray:
+        matrix = kernel.matrix
+        method = self.settings.method
+        if method == "auto":
+            method = choose_method(matrix, geometry)
+        self.methods.append(method)
+        if padded.premultiplied is None or padded.opacity is None:
+            out = correlate_padded(padded.plain, matrix, geometry, method=method)
+        else:
+            out = _alpha_weighted(
+                padded.plain, padded.premultiplied, padded.opacity, matrix, geometry, method
+            )
+        if kernel.bias:
+            out += out.dtype.type(kernel.bias)
+        return out
+
+
+@dataclass(frozen=True)
+class _Padded:
+    """One input padded for a geometry; with alpha weighting, also a*c and a."""
+
+    plain: FloatArray
+    premultiplied: FloatArray | None = None
+    opacity: FloatArray | None = None
+
+
+def _alpha_weighted(
+    plain: FloatArray,
+    premultiplied: FloatArray,
+    opacity: FloatArray,
+    matrix: NDArray[np.float64],
+    geometry: Geometry,
+    method: Method,
+) -> FloatArray:
+    """Alpha-weighted correlation of padded planes (KERNELS.md section 5).
+
+    ``sum K * a * c / share``, where ``share = sum |K| * a / sum |K|`` is the
+    part of the kernel's absolute weight on opaque pixels. For a blur that
+    is the alpha-weighted mean; fully opaque it is the plain result; where
+    no opaque pixel is under the kernel the colour is left as it was.
+    """
+    numerator = correlate_padded(premultiplied, matrix, geometry, method=method)
+    magnitude = np.abs(matrix)
+    share = correlate_padded(opacity, magnitude / magnitude.sum(), geometry, method=method)
+    covered = share > _MIN_OPAQUE_SHARE
+    original = sample(plain, geometry)
+    out: FloatArray = np.where(covered, numerator / np.where(covered, share, 1), original)
+    return out.astype(plain.dtype, copy=False)
+
+
+def _combine(results: list[FloatArray], how: str) -> FloatArray:
+    stack = np.stack(results)
+    combined: FloatArray
+    if how == "magnitude":
+        combined = np.sqrt(np.sum(stack * stack, axis=0))
+    elif how == "max":
+        combined = stack.max(axis=0)
+    elif how == "min":
+        combined = stack.min(axis=0)
+    else:
+        combined = stack.sum(axis=0)
+    return combined
