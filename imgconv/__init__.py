@@ -1,3 +1,54 @@
-"""imgconv: apply convolution kernels to images, exactly and explainably."""
+"""imgconv: apply convolution kernels to images, exactly and explainably.
+
+The Python API (imported lazily, so ``import imgconv`` stays cheap):
+
+- :func:`correlate`: one 2-D kernel on an ``(H, W)`` or ``(H, W, C)`` array;
+- :func:`filter_image`: channels, alpha, kernel sets and value mapping;
+- :func:`apply_file`: read an image, filter it, write the result;
+- :class:`Kernel`, :class:`KernelSet`, :func:`get_builtin`,
+  :func:`parse_kernel_text`, :func:`resolve_kernel`: kernels;
+- :func:`plan`: the geometry (padding, stride, dilation, output size).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "correlate": "imgconv.core.convolve",
+    "filter_image": "imgconv.core.filtering",
+    "Kernel": "imgconv.core.kernels",
+    "KernelSet": "imgconv.core.kernels",
+    "get_builtin": "imgconv.core.catalog",
+    "parse_kernel_text": "imgconv.core.kernel_text",
+    "plan": "imgconv.core.geometry",
+    "Border": "imgconv.core.vocab",
+    "Padding": "imgconv.core.vocab",
+    "apply_file": "imgconv.api",
+    "resolve_kernel": "imgconv.kernel_source",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from .api import apply_file as apply_file
+    from .core.catalog import get_builtin as get_builtin
+    from .core.convolve import correlate as correlate
+    from .core.filtering import filter_image as filter_image
+    from .core.geometry import plan as plan
+    from .core.kernel_text import parse_kernel_text as parse_kernel_text
+    from .core.kernels import Kernel as Kernel
+    from .core.kernels import KernelSet as KernelSet
+    from .core.vocab import Border as Border
+    from .core.vocab import Padding as Padding
+    from .kernel_source import resolve_kernel as resolve_kernel
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    msg = f"module 'imgconv' has no attribute {name!r}"
+    raise AttributeError(msg)

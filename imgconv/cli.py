@@ -1,0 +1,317 @@
+"""The ``imgconv`` command line: parse, call one function, report.
+
+Exit codes: 0 success; 1 runtime failure (an image cannot be read or
+written); 2 usage error (a bad option, kernel or geometry). Every failure is
+one ``Error:`` line on stderr, never a traceback (set ``IMGCONV_DEBUG=1`` to
+see one). Standard output carries exactly one product: the image when
+OUTPUT is ``-``, or what a ``kernels`` command prints.
+
+NumPy, SciPy, Pillow and rich are imported inside the commands that need
+them, so ``imgconv --help`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from . import __version__
+from .errors import ImgconvError
+from .options import CONTEXT_SETTINGS, KERNEL, FiniteFloat, geometry_options
+
+if TYPE_CHECKING:
+    from .core.kernels import KernelSet
+    from .core.vocab import Border, Padding
+
+
+class ImgconvGroup(click.Group):
+    """A click group that reports every failure as one line and an exit code."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line; exit with 0, 1 or 2 (or return when not standalone)."""
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as exc:
+            code = _report(_usage_message(exc), 2)
+        except click.exceptions.ClickException as exc:
+            code = _report(exc.format_message(), exc.exit_code)
+        except click.exceptions.Abort:
+            code = _report("interrupted", 130)
+        except ImgconvError as exc:
+            code = _report(str(exc), exc.exit_code)
+        except BrokenPipeError:
+            # The reader went away (`| head`); nothing useful can be said.
+            code = 1
+        except MemoryError:
+            code = _report("not enough memory for this image and kernel", 1)
+        except Exception as exc:  # the promise is: never a traceback
+            if os.environ.get("IMGCONV_DEBUG"):
+                raise
+            message = (
+                f"internal error ({type(exc).__name__}: {exc}); set IMGCONV_DEBUG=1 for details"
+            )
+            code = _report(message, 1)
+        if not isinstance(code, int):
+            code = 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_message(exc: click.exceptions.UsageError) -> str:
+    message = exc.format_message()
+    if not isinstance(exc, click.BadParameter) and exc.ctx is not None:
+        message += f" (see '{exc.ctx.command_path} --help')"
+    return message
+
+
+def _report(message: str, code: int) -> int:
+    click.echo("Error: " + " ".join(message.split()), err=True)
+    return code
+
+
+@click.group(cls=ImgconvGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="imgconv", message="%(prog)s %(version)s")
+def cli() -> None:
+    r"""Apply convolution kernels to images: exactly, explainably, in pipelines.
+
+    \b
+    Examples:
+      imgconv apply sobel-x in.png out.png
+      imgconv apply "0,-1,0;-1,5,-1;0,-1,0" photo.jpg - | other-tool
+      imgconv kernels list
+      imgconv kernels show gaussian:1.5
+    """
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("kernel", type=KERNEL)
+@click.argument("input", metavar="INPUT")
+@click.argument("output", metavar="OUTPUT")
+@geometry_options(padding="same", border="edge")
+@click.option(
+    "--channels",
+    default="each",
+    show_default=True,
+    metavar="each|luma|gray|LIST",
+    help="each: the kernel on every colour channel; luma: the luminance only, colour kept; "
+    "gray: convert to grey first; or a list such as r,g (the others pass through).",
+)
+@click.option(
+    "--alpha",
+    type=click.Choice(["weighted", "filter", "plain", "keep"]),
+    default="weighted",
+    show_default=True,
+    help="weighted: colour filtered alpha-weighted, alpha unchanged (transparent pixels never "
+    "bleed into opaque ones); filter: weighted, and alpha filtered too; plain: every channel "
+    "alone; keep: colour filtered unweighted, alpha unchanged.",
+)
+@click.option(
+    "--scale",
+    type=FiniteFloat(nonzero=True),
+    default=None,
+    help="Divide the weights by this number (replaces the kernel's own divisor).",
+)
+@click.option(
+    "--bias",
+    type=FiniteFloat(),
+    default=None,
+    help="Add this after scaling, in output units (128 is mid-grey for 8-bit); replaces the "
+    "kernel's own bias.",
+)
+@click.option(
+    "--normalize",
+    is_flag=True,
+    help="Divide the weights by their sum; a zero-sum kernel is divided by the sum of its "
+    "positive weights instead.",
+)
+@click.option(
+    "--map",
+    "map_mode",
+    type=click.Choice(["clip", "abs", "shift", "normalize", "raw"]),
+    default=None,
+    help="From results to pixels: clip (round, clip to the range; default), abs, shift (0 "
+    "becomes mid-grey), normalize (stretch min..max to the range), raw (keep floats: .tiff or "
+    ".npy).",
+)
+@click.option(
+    "--depth",
+    type=click.Choice(["8", "16", "float"]),
+    default=None,
+    help="Output sample depth; the input's by default (8-bit in, 8-bit out).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    default=None,
+    metavar="FMT",
+    help="Output format (png, jpeg, tiff, webp, bmp, npy, ...); from OUTPUT's suffix by "
+    "default, PNG for '-'.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was computed, and how.")
+def apply(
+    kernel: KernelSet,
+    input: str,
+    output: str,
+    flip: bool,
+    padding: Padding,
+    border: Border,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    anchor: tuple[int, int] | None,
+    channels: str,
+    alpha: str,
+    scale: float | None,
+    bias: float | None,
+    normalize: bool,
+    map_mode: Any,
+    depth: Any,
+    out_format: str | None,
+    verbose: bool,
+) -> None:
+    r"""Filter INPUT with KERNEL and write OUTPUT.
+
+    KERNEL is a built-in name (see 'imgconv kernels list'), with parameters
+    after a colon (box:5, gaussian:1.5), a kernel file (a grid of numbers),
+    or an inline matrix: rows separated by ';', numbers by ',' or spaces.
+    INPUT and OUTPUT may be '-' for standard input and output.
+
+    \b
+    Examples:
+      imgconv apply sobel-x camera.png edges.png
+      imgconv apply gaussian:2 --stride 2 photo.jpg small.png
+      imgconv apply sobel-x --map raw camera.png gradient.tiff
+      cat photo.png | imgconv apply sharpen - - > sharp.png
+    """
+    from .api import apply_file
+
+    if output == "-" and _is_terminal(sys.stdout):
+        message = (
+            "refusing to write binary image data to a terminal; "
+            "redirect standard output or give an OUTPUT file"
+        )
+        raise click.UsageError(message)
+    applied = apply_file(
+        kernel,
+        input,
+        output,
+        format=out_format,
+        flip=flip,
+        padding=padding,
+        border=border,
+        stride=stride,
+        dilation=dilation,
+        anchor=anchor,
+        channels=channels,
+        alpha=alpha,
+        scale=scale,
+        bias=bias,
+        normalize=normalize,
+        map=map_mode,
+        depth=depth,
+        stdin=sys.stdin.buffer,
+        stdout=sys.stdout.buffer,
+    )
+    for warning in applied.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    if verbose:
+        geometry = applied.geometry
+        (h, w), (ho, wo) = geometry.in_shape, geometry.out_shape
+        shapes = ", ".join(f"{k.shape[0]}x{k.shape[1]}" for k in applied.kernels.kernels)
+        click.echo(
+            f"imgconv: {applied.kernels.name} ({shapes}{', flipped' if flip else ''}) on "
+            f"{input} {h}x{w} {''.join(applied.in_bands)} -> {output} {ho}x{wo} "
+            f"{''.join(applied.out_bands)} {applied.depth}-bit {applied.format}; padding "
+            f"{padding} {geometry.pads}, border {border}, stride {stride[0]},{stride[1]}, "
+            f"dilation {dilation[0]},{dilation[1]}, method {', '.join(applied.methods)}",
+            err=True,
+        )
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def kernels() -> None:
+    """List the built-in kernels, or show one as it will be applied."""
+
+
+@kernels.command("list", context_settings=CONTEXT_SETTINGS)
+def kernels_list() -> None:
+    """Every built-in kernel with its parameters and a one-line description."""
+    from .core.catalog import BUILTINS
+    from .render import catalogue_table, make_console
+
+    make_console().print(catalogue_table(BUILTINS.values()))
+
+
+@kernels.command("show", context_settings=CONTEXT_SETTINGS)
+@click.argument("kernel", type=KERNEL)
+@click.option(
+    "--flip", is_flag=True, help="Show the kernel rotated 180 degrees, as --flip applies it."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"name", "weights", "anchor", "bias"} with the weights as applied (scale '
+    "folded in); a set prints its kernels and how they combine.",
+)
+def kernels_show(kernel: KernelSet, flip: bool, as_json: bool) -> None:
+    r"""Draw KERNEL's matrix (a built-in, a file or an inline matrix).
+
+    \b
+    Examples:
+      imgconv kernels show sobel-x
+      imgconv kernels show gaussian:1.5 --json
+      imgconv kernels show my-kernel.txt --flip
+    """
+    import json
+
+    if flip:
+        kernel = kernel.map_kernels(lambda k: k.flipped())
+    if as_json:
+        click.echo(json.dumps(_kernel_json(kernel)))
+        return
+    from .render import describe_set, make_console
+
+    make_console().print(describe_set(kernel, flipped=flip))
+
+
+def _kernel_json(kernels: KernelSet) -> dict[str, Any]:
+    def one(k: Any) -> dict[str, Any]:
+        return {
+            "name": k.name,
+            "weights": k.matrix.tolist(),
+            "anchor": list(k.origin),
+            "bias": k.bias,
+        }
+
+    if len(kernels.kernels) == 1:
+        return one(kernels.kernels[0]) | {"name": kernels.name}
+    return {
+        "name": kernels.name,
+        "combine": kernels.combine,
+        "bias": kernels.bias,
+        "kernels": [one(k) for k in kernels.kernels],
+    }
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="imgconv")

@@ -1,0 +1,192 @@
+"""Shared command-line options and the parameter types behind them.
+
+Each ``ParamType`` turns a string into a core value and reports a bad one
+with ``self.fail`` (exit 2, naming the option). Option groups used by more
+than one command are decorators (``geometry_options``), so a command's
+decorator stack reads as its specification.
+
+This module imports only click and the pure-Python vocabulary at start-up;
+kernel parsing (NumPy) is imported when a kernel argument is converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from .core.vocab import BORDER_ALIASES, Border, Padding, parse_anchor, parse_pair
+from .errors import ImgconvError
+
+if TYPE_CHECKING:
+    from .core.kernels import KernelSet
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "help_option_names": ["-h", "--help"],
+    "max_content_width": 100,
+}
+
+
+class KernelType(click.ParamType["KernelSet"]):
+    """A built-in name (with parameters), a kernel file or an inline matrix."""
+
+    name = "kernel"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Resolve the argument to a KernelSet."""
+        if not isinstance(value, str):
+            return value
+        from .kernel_source import resolve_kernel
+
+        try:
+            kernels: KernelSet = resolve_kernel(value)
+        except ImgconvError as exc:
+            self.fail(str(exc), param, ctx)
+        return kernels
+
+
+class PaddingType(click.ParamType[Padding]):
+    """``same``, ``valid``, ``full``, ``N``, ``PY,PX`` or ``T,B,L,R``."""
+
+    name = "padding"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to a Padding."""
+        try:
+            return Padding.parse(value)
+        except ImgconvError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class BorderType(click.ParamType[Border]):
+    """A border name or alias, or ``constant:V``."""
+
+    name = "border"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to a Border."""
+        try:
+            return Border.parse(value)
+        except ImgconvError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class PairType(click.ParamType[tuple[int, int]]):
+    """``N`` or ``Y,X`` whole numbers >= 1 (stride, dilation)."""
+
+    name = "n|y,x"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to a (y, x) pair."""
+        try:
+            return parse_pair(value, self.what)
+        except ImgconvError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class AnchorType(click.ParamType[tuple[int, int] | None]):
+    """``Y,X``: a kernel cell, counted from 0 at the top left."""
+
+    name = "y,x"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to a (y, x) pair."""
+        try:
+            return parse_anchor(value)
+        except ImgconvError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class FiniteFloat(click.ParamType[float]):
+    """A finite number (``nan`` and ``inf`` are refused); optionally non-zero."""
+
+    name = "number"
+
+    def __init__(self, *, nonzero: bool = False) -> None:
+        self.nonzero = nonzero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to a float."""
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.nonzero and number == 0:
+            self.fail(f"{value!r} would divide by zero; expected a non-zero number", param, ctx)
+        return number
+
+
+KERNEL = KernelType()
+PADDING = PaddingType()
+BORDER = BorderType()
+ANCHOR = AnchorType()
+
+_BORDER_HELP = (
+    "What the pixels beyond the edge hold: edge (aa|abcd|dd, default), zero (00|abcd|00), "
+    "constant:V, reflect (ba|abcd|dc: the edge pixel is repeated, as in SciPy), reflect101 "
+    "(cb|abcd|cb: not repeated, as NumPy's and PyTorch's 'reflect'), wrap (cd|abcd|ab). "
+    "Aliases: " + ", ".join(f"{a}={m}" for a, m in BORDER_ALIASES.items() if a != m) + "."
+)
+
+
+def geometry_options(*, padding: str = "same", border: str = "edge") -> Callable[[F], F]:
+    """``--flip --padding --border --stride --dilation --anchor``, with these defaults."""
+
+    def decorate(command: F) -> F:
+        options = [
+            click.option(
+                "--flip",
+                is_flag=True,
+                help="Rotate the kernel 180 degrees about its anchor first: true convolution "
+                "(scipy.ndimage.convolve, ImageMagick -morphology Convolve). Without it the "
+                "kernel is applied as written (cross-correlation, like OpenCV filter2D).",
+            ),
+            click.option(
+                "--padding",
+                type=PADDING,
+                default=padding,
+                show_default=True,
+                help="same (output keeps the input's size), valid (no padding), full (every "
+                "overlap), N, PY,PX or T,B,L,R pixels.",
+            ),
+            click.option(
+                "--border", type=BORDER, default=border, show_default=True, help=_BORDER_HELP
+            ),
+            click.option(
+                "--stride",
+                type=PairType("stride"),
+                default="1",
+                show_default=True,
+                help="Step between output samples, N or SY,SX; only sampled positions are "
+                "computed.",
+            ),
+            click.option(
+                "--dilation",
+                type=PairType("dilation"),
+                default="1",
+                show_default=True,
+                help="Step between kernel taps, N or DY,DX.",
+            ),
+            click.option(
+                "--anchor",
+                type=ANCHOR,
+                default=None,
+                help="Kernel cell Y,X over the output pixel (from 0 at the top left); the "
+                "centre by default, (kh//2, kw//2) for even sizes.",
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
