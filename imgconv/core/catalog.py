@@ -25,6 +25,8 @@ from .kernels import Combine, Kernel, KernelSet
 
 #: Largest side a generated kernel may have (gaussian:200 would be 1201).
 MAX_GENERATED_SIDE = 1025
+#: Smallest Gaussian sigma: below it every weight but the centre underflows.
+MIN_SIGMA = 0.05
 
 Builder = Callable[[list[str]], KernelSet]
 
@@ -82,10 +84,14 @@ def get_builtin(spec: str) -> KernelSet:
     >>> get_builtin("box:5").kernels[0].shape
     (5, 5)
     """
-    name, _, params = spec.strip().partition(":")
+    name, colon, params = spec.strip().partition(":")
     name = name.lower()
     if name not in BUILTINS:
         msg = f"{spec!r} is not a built-in kernel{did_you_mean(name)}"
+        raise KernelError(msg)
+    if colon and not params.strip():
+        grammar = BUILTINS[name].params or "no parameters"
+        msg = f"{name}: nothing follows ':'; expected {grammar} (or no colon)"
         raise KernelError(msg)
     args = [a.strip() for a in params.split(",")] if params.strip() else []
     kernel_set = BUILTINS[name].build(args)
@@ -193,8 +199,19 @@ def gaussian_weights(sigma: float, size: int | None = None) -> NDArray[np.float6
     return normalised
 
 
+def _sigma(name: str, what: str, text: str) -> float:
+    sigma = _number(name, what, text, positive=True)
+    if sigma < MIN_SIGMA:
+        msg = (
+            f"{name}: {what} {text!r} is below {MIN_SIGMA}; a Gaussian that narrow is the "
+            "identity kernel"
+        )
+        raise KernelError(msg)
+    return sigma
+
+
 def _sigma_size(name: str, args: list[str]) -> tuple[float, int | None]:
-    sigma = _number(name, "SIGMA", args[0], positive=True)
+    sigma = _sigma(name, "SIGMA", args[0])
     size = _whole(name, "SIZE", args[1], odd=True) if len(args) > 1 else None
     if size is None:
         _check_side(name, 2 * math.ceil(3 * sigma) + 1)
@@ -359,8 +376,19 @@ for _family, (_smooth, _label) in _DERIVATIVES.items():
         np.outer(_DIFF, _smooth).tolist(),
     )
 
-_register_fixed("roberts-x", "Roberts cross, 2 x 2: 1 0; 0 -1", [[1, 0], [0, -1]])
-_register_fixed("roberts-y", "Roberts cross, 2 x 2: 0 1; -1 0", [[0, 1], [-1, 0]])
+# Roberts cross as KERNELS.md gives it. These are diagonal differences and do
+# not follow the -x/-y rule: roberts-x is top-left minus bottom-right,
+# roberts-y top-right minus bottom-left.
+_register_fixed(
+    "roberts-x",
+    "Roberts cross 1 0; 0 -1: top-left minus bottom-right (a diagonal difference)",
+    [[1, 0], [0, -1]],
+)
+_register_fixed(
+    "roberts-y",
+    "Roberts cross 0 1; -1 0: top-right minus bottom-left (a diagonal difference)",
+    [[0, 1], [-1, 0]],
+)
 
 
 @_register(
@@ -400,7 +428,7 @@ for _family in ("sobel", "prewitt", "scharr", "roberts"):
 )
 def _log(args: list[str]) -> KernelSet:
     _arity("log", "SIGMA[,SIZE]", args, 1, 2)
-    sigma = _number("log", "SIGMA", args[0], positive=True)
+    sigma = _sigma("log", "SIGMA", args[0])
     size = _whole("log", "SIZE", args[1], odd=True) if len(args) > 1 else None
     return KernelSet.single(Kernel(log_weights(sigma, size), name="log"))
 
@@ -410,8 +438,8 @@ def _log(args: list[str]) -> KernelSet:
 )
 def _dog(args: list[str]) -> KernelSet:
     _arity("dog", "S1,S2", args, 2, 2)
-    s1 = _number("dog", "S1", args[0], positive=True)
-    s2 = _number("dog", "S2", args[1], positive=True)
+    s1 = _sigma("dog", "S1", args[0])
+    s2 = _sigma("dog", "S2", args[1])
     if s1 == s2:
         msg = f"dog: S1 and S2 are both {args[0]}; a difference of equal Gaussians is all zeros"
         raise KernelError(msg)
@@ -443,7 +471,7 @@ def _motion(args: list[str]) -> KernelSet:
 )
 def _unsharp(args: list[str]) -> KernelSet:
     _arity("unsharp", "[SIGMA[,AMOUNT]]", args, 0, 2)
-    sigma = _number("unsharp", "SIGMA", args[0], positive=True) if args else 1.0
+    sigma = _sigma("unsharp", "SIGMA", args[0]) if args else 1.0
     amount = _number("unsharp", "AMOUNT", args[1]) if len(args) > 1 else 1.0
     _check_side("unsharp", 2 * math.ceil(3 * sigma) + 1)
     blur = gaussian_weights(sigma)

@@ -259,7 +259,14 @@ def filter_planes(
                 out_planes.append(rest[..., index])
             flags.append(index in selected)
     if alpha is not None:
-        if settings.alpha in ("filter", "plain"):
+        if settings.alpha == "filter":
+            # Filtered like the colour it weights: opaque zero/constant
+            # borders, and no bias (the bias is a colour offset).
+            filtered_alpha = applier.apply(
+                alpha[..., None], None, border=applier.opaque_border(), bias=False
+            )
+            out_planes.append(filtered_alpha[..., 0])
+        elif settings.alpha == "plain":
             out_planes.append(applier.apply(alpha[..., None], None)[..., 0])
         else:
             out_planes.append(carried(alpha[..., None])[..., 0])
@@ -419,9 +426,12 @@ def _selected(mode: str, colour: tuple[str, ...]) -> tuple[int, ...]:
 
 
 def _luma(rgb: FloatArray) -> FloatArray:
-    r, g, b = LUMA_WEIGHTS
+    # Y = 0.299 R + 0.587 G + 0.114 B, written so that a grey pixel (R = G = B)
+    # gives exactly its grey value in any precision.
+    r, _, b = LUMA_WEIGHTS
     dt = rgb.dtype.type
-    luma: FloatArray = rgb[..., 0] * dt(r) + rgb[..., 1] * dt(g) + rgb[..., 2] * dt(b)
+    green = rgb[..., 1]
+    luma: FloatArray = green + dt(r) * (rgb[..., 0] - green) + dt(b) * (rgb[..., 2] - green)
     return luma
 
 
@@ -469,37 +479,70 @@ class _Applier:
         self.alpha_max = alpha_max
         self.methods: list[str] = []
 
-    def apply(self, data: FloatArray, opacity: FloatArray | None) -> FloatArray:
-        """Every kernel on ``data`` (H, W, c), combined, plus the set's bias."""
+    def apply(
+        self,
+        data: FloatArray,
+        opacity: FloatArray | None,
+        *,
+        border: Border | None = None,
+        bias: bool = True,
+    ) -> FloatArray:
+        """Every kernel on ``data`` (H, W, c), combined, plus the biases.
+
+        ``opacity`` (0..1) switches on alpha weighting; ``border`` overrides
+        the settings' border; ``bias=False`` leaves the biases out (for an
+        alpha channel filtered along with the colour).
+        """
         padded: dict[tuple[int, int, int, int], _Padded] = {}
         results = []
         for kernel in self.kernels:
             geometry = _geometry_for(data.shape, kernel, self.settings)
             if geometry.pads not in padded:
-                padded[geometry.pads] = self._pad(data, opacity, geometry)
-            results.append(self._one(kernel, geometry, padded[geometry.pads]))
+                padded[geometry.pads] = self._pad(data, opacity, geometry, border)
+            results.append(self._one(kernel, geometry, padded[geometry.pads], bias=bias))
         if len(results) == 1:
             combined = results[0]
         else:
             combined = _combine(results, self.kernel_set.combine)
-        if self.kernel_set.bias:
+        if bias and self.kernel_set.bias:
             combined += combined.dtype.type(self.kernel_set.bias)
         return combined
 
-    def _pad(self, data: FloatArray, opacity: FloatArray | None, geometry: Geometry) -> _Padded:
+    def opaque_border(self) -> Border:
+        """The border an alpha plane gets under alpha weighting.
+
+        Zero and constant borders are opaque pixels of value V (ImageMagick's
+        black virtual pixels are opaque too), so an opaque image is weighted
+        exactly like one without alpha. The other borders copy image pixels,
+        alpha included.
+        """
         border = self.settings.border
+        if border.mode in ("zero", "constant"):
+            return Border("constant", self.alpha_max)
+        return border
+
+    def _pad(
+        self,
+        data: FloatArray,
+        opacity: FloatArray | None,
+        geometry: Geometry,
+        border: Border | None,
+    ) -> _Padded:
+        border = border or self.settings.border
         if opacity is None:
             return _Padded(pad(data, geometry, border))
-        # The border applies to alpha as to any channel, in its own units: a
-        # zero border adds transparent pixels, constant:V an alpha of V.
-        opacity_border = Border(border.mode, border.fill / self.alpha_max)
+        opacity_border = self.opaque_border()
+        if opacity_border.mode == "constant":
+            opacity_border = Border("constant", 1.0)
         return _Padded(
             pad(data, geometry, border),
             pad(data * opacity[..., None], geometry, border),
             pad(opacity[..., None], geometry, opacity_border),
         )
 
-    def _one(self, kernel: Kernel, geometry: Geometry, padded: _Padded) -> FloatArray:
+    def _one(
+        self, kernel: Kernel, geometry: Geometry, padded: _Padded, *, bias: bool
+    ) -> FloatArray:
         matrix = kernel.matrix
         method = self.settings.method
         if method == "auto":
@@ -511,7 +554,7 @@ class _Applier:
             out = _alpha_weighted(
                 padded.plain, padded.premultiplied, padded.opacity, matrix, geometry, method
             )
-        if kernel.bias:
+        if bias and kernel.bias:
             out += out.dtype.type(kernel.bias)
         return out
 

@@ -81,7 +81,7 @@ class Kernel:
             msg = f"kernel {name!r} has shape {array.shape}; expected a non-empty 2-D matrix"
             raise KernelError(msg)
         if not np.isfinite(array).all():
-            bad = array[~np.isfinite(array)][0]
+            bad = float(array[~np.isfinite(array)][0])
             msg = f"kernel {name!r} has a weight {bad!r}; expected finite numbers"
             raise KernelError(msg)
         if not np.isfinite(scale) or scale == 0:

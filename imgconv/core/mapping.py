@@ -150,13 +150,24 @@ def map_values(
     if mode == "abs":
         out = np.abs(out)
     elif mode == "shift":
-        out = out + ((maximum + 1) // 2 if depth.is_integer else maximum / 2)
+        out = out + mid_grey(maximum)
     elif mode == "normalize":
         out = stretch(out, maximum)
     out = np.nan_to_num(out, nan=0.0, posinf=maximum, neginf=0.0)
     if depth.is_integer:
         out = np.rint(out)
     return np.clip(out, 0, maximum).astype(depth.dtype)
+
+
+def mid_grey(maximum: float) -> float:
+    """Half the range: 128 for 0..255, 32768 for 0..65535, 0.5 for 0..1.
+
+    Integer ranges have an even number of levels, so "half" is the first
+    level of the upper half, as in ImageMagick's ``-bias 50%``.
+    """
+    if maximum > 1 and float(maximum).is_integer():
+        return (maximum + 1) / 2
+    return maximum / 2
 
 
 def stretch(values: NDArray[np.floating], maximum: float) -> NDArray[np.float64]:

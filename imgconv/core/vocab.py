@@ -11,8 +11,9 @@ Nothing here imports NumPy, so the command line can parse options cheaply.
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import GeometryError, UsageError
 
@@ -164,10 +165,8 @@ class Padding:
         """
         if isinstance(text, Padding):
             return text
-        if isinstance(text, int):
-            numbers: list[int] = [text]
-        elif isinstance(text, tuple):
-            numbers = list(text)
+        if not isinstance(text, str):
+            numbers = _whole_numbers(text, "padding")
         else:
             word = text.strip().lower()
             if word in ("same", "valid", "full"):
@@ -209,12 +208,10 @@ def parse_pair(
     >>> parse_pair("1,3", "dilation")
     (1, 3)
     """
-    if isinstance(value, int):
-        numbers = [value]
-    elif isinstance(value, tuple | list):
-        numbers = [int(v) for v in value]
-    else:
+    if isinstance(value, str):
         numbers = _parse_ints(value, name, "N or Y,X")
+    else:
+        numbers = _whole_numbers(value, name)
     if len(numbers) == 1:
         numbers = numbers * 2
     if len(numbers) != 2:
@@ -235,6 +232,16 @@ def parse_anchor(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
         msg = f"anchor {value!r} has {len(numbers)} numbers; expected Y,X"
         raise UsageError(msg)
     return numbers[0], numbers[1]
+
+
+def _whole_numbers(value: object, name: str) -> list[int]:
+    """Whole numbers from an int, a NumPy integer or a sequence of them."""
+    items: list[Any] = list(value) if isinstance(value, tuple | list) else [value]
+    try:
+        return [operator.index(item) for item in items]
+    except TypeError:
+        msg = f"{name} {value!r} is not whole numbers"
+        raise UsageError(msg) from None
 
 
 def _parse_ints(text: str, name: str, expected: str) -> list[int]:
