@@ -71,7 +71,10 @@ class ImgconvGroup(click.Group):
 
 def _usage_message(exc: click.exceptions.UsageError) -> str:
     message = exc.format_message()
-    if not isinstance(exc, click.BadParameter) and exc.ctx is not None:
+    # A bad value's message says what was expected; a missing argument or an
+    # unknown option is better answered by the command's help.
+    from_value = isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter)
+    if not from_value and exc.ctx is not None:
         message += f" (see '{exc.ctx.command_path} --help')"
     return message
 
@@ -81,7 +84,7 @@ def _report(message: str, code: int) -> int:
     return code
 
 
-@click.group(cls=ImgconvGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(name="imgconv", cls=ImgconvGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="imgconv", message="%(prog)s %(version)s")
 def cli() -> None:
     r"""Apply convolution kernels to images: exactly, explainably, in pipelines.

@@ -17,6 +17,7 @@ from PIL import Image
 from imgconv.cli import cli
 from imgconv.core.catalog import BUILTINS, get_builtin
 from imgconv.core.filtering import filter_image
+from imgconv.image_io import read_picture
 from imgconv.kernel_source import resolve_kernel
 
 
@@ -41,7 +42,9 @@ def save(path: Path, array: np.ndarray) -> str:
 
 
 def load(path: str | Path) -> np.ndarray:
-    return np.asarray(Image.open(path))
+    """Pixels as imgconv reads them (all 16 bits of 16-bit colour; Pillow keeps 8)."""
+    picture = read_picture(path)
+    return picture.pixels[..., 0] if picture.pixels.shape[2] == 1 else picture.pixels
 
 
 RNG = np.random.default_rng(7)
@@ -195,7 +198,12 @@ def test_map_raw_npy_keeps_signed_values(runner: CliRunner, tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("suffix", "option", "pil_format"),
-    [(".png", [], "PNG"), (".tif", [], "TIFF"), (".bmp", [], "BMP"), (".out", ["--format", "png"], "PNG")],
+    [
+        (".png", [], "PNG"),
+        (".tif", [], "TIFF"),
+        (".bmp", [], "BMP"),
+        (".out", ["--format", "png"], "PNG"),
+    ],
 )
 def test_output_format(
     runner: CliRunner, tmp_path: Path, suffix: str, option: list[str], pil_format: str
@@ -209,7 +217,7 @@ def test_output_format(
 
 
 def test_grey_stays_grey_and_16_bit_stays_16_bit(runner: CliRunner, tmp_path: Path) -> None:
-    deep = (GREY.astype(np.uint16) * 257 + 3)
+    deep = GREY.astype(np.uint16) * 257 + 3
     source = tmp_path / "in.png"
     Image.fromarray(deep).save(source)
     target = tmp_path / "out.png"
@@ -301,13 +309,31 @@ USAGE_ERRORS = [
         "Invalid value for 'KERNEL': kernel '1,2;3' has ragged rows: row 1 has 2 numbers but "
         "row 2 has 1; every row needs the same count",
     ),
-    (["1,nan;0,1"], "Invalid value for 'KERNEL': kernel '1,nan;0,1': 'nan' in row 1 is not a finite number"),
-    (["1,inf"], "Invalid value for 'KERNEL': kernel '1,inf': 'inf' in the row is not a finite number"),
+    (
+        ["1,nan;0,1"],
+        "Invalid value for 'KERNEL': kernel '1,nan;0,1': 'nan' in row 1 is not a finite number",
+    ),
+    (
+        ["1,inf"],
+        "Invalid value for 'KERNEL': kernel '1,inf': 'inf' in the row is not a finite number",
+    ),
     (["0,0;0,0", "--normalize"], "kernel '0,0;0,0' is all zeros; it cannot be normalized"),
-    (["box", "--stride", "0"], "Invalid value for '--stride': stride '0' is below 1; expected whole numbers >= 1"),
-    (["box", "--dilation", "0,1"], "Invalid value for '--dilation': dilation '0,1' is below 1; expected whole numbers >= 1"),
-    (["box", "--stride", "x"], "Invalid value for '--stride': stride 'x' is not understood; expected N or Y,X"),
-    (["box", "--padding", "-1"], "Invalid value for '--padding': padding '-1' is negative; expected pixels >= 0"),
+    (
+        ["box", "--stride", "0"],
+        "Invalid value for '--stride': stride '0' is below 1; expected whole numbers >= 1",
+    ),
+    (
+        ["box", "--dilation", "0,1"],
+        "Invalid value for '--dilation': dilation '0,1' is below 1; expected whole numbers >= 1",
+    ),
+    (
+        ["box", "--stride", "x"],
+        "Invalid value for '--stride': stride 'x' is not understood; expected N or Y,X",
+    ),
+    (
+        ["box", "--padding", "-1"],
+        "Invalid value for '--padding': padding '-1' is negative; expected pixels >= 0",
+    ),
     (
         ["box", "--border", "mirrored"],
         "Invalid value for '--border': unknown border 'mirrored'; expected one of black, "
@@ -316,9 +342,18 @@ USAGE_ERRORS = [
         "constant:V",
     ),
     (["box", "--anchor", "3,0"], "anchor 3,0 is outside the 3x3 kernel 'box'; expected 0..2,0..2"),
-    (["box", "--scale", "0"], "Invalid value for '--scale': '0' would divide by zero; expected a non-zero number"),
-    (["box", "--scale", "2", "--normalize"], "--scale and --normalize both set the divisor; use one of them"),
-    (["box", "--channels", "a"], "alpha is not a colour channel; use --alpha filter or --alpha plain to filter it"),
+    (
+        ["box", "--scale", "0"],
+        "Invalid value for '--scale': '0' would divide by zero; expected a non-zero number",
+    ),
+    (
+        ["box", "--scale", "2", "--normalize"],
+        "--scale and --normalize both set the divisor; use one of them",
+    ),
+    (
+        ["box", "--channels", "a"],
+        "alpha is not a colour channel; use --alpha filter or --alpha plain to filter it",
+    ),
     (
         ["box", "--channels", "r"],
         "--channels names 'r', which this L image does not have; expected each, luma, gray "
@@ -334,8 +369,15 @@ USAGE_ERRORS = [
         "the 3x3 kernel (reach 7x7 with dilation 3,3) is larger than the padded input 5x6 "
         "(5x6 image, padding valid)",
     ),
-    (["box", "--map", "raw", "--depth", "8"], "--map raw keeps float values; it cannot be written at depth 8"),
-    (["box", "--bogus"], "No such option: --bogus (see 'imgconv apply --help')"),
+    (
+        ["box", "--map", "raw", "--depth", "8"],
+        "--map raw keeps float values; it cannot be written at depth 8",
+    ),
+    (
+        ["box", "--bogus"],
+        "No such option '--bogus'. (Did you mean one of: '--bias', '--verbose'?) "
+        "(see 'imgconv apply --help')",
+    ),
 ]
 
 
@@ -387,8 +429,6 @@ def test_kernel_file_errors_name_the_line(runner: CliRunner, tmp_path: Path) -> 
         2,
         "Error: Invalid value for 'KERNEL': kernel 'k.txt': 'x' in line 2 is not a number\n",
     )
-
-
 
 
 def test_empty_stdin(runner: CliRunner) -> None:
