@@ -198,8 +198,9 @@ def apply(
       cat photo.png | imgconv apply sharpen - - > sharp.png
     """
     from .api import apply_file
+    from .image_io import is_terminal
 
-    if output == "-" and _is_terminal(sys.stdout):
+    if output == "-" and is_terminal(sys.stdout):
         message = (
             "refusing to write binary image data to a terminal; "
             "redirect standard output or give an OUTPUT file"
@@ -306,13 +307,6 @@ def _kernel_json(kernels: KernelSet) -> dict[str, Any]:
         "bias": kernels.bias,
         "kernels": [one(k) for k in kernels.kernels],
     }
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def main() -> None:

@@ -446,3 +446,28 @@ def test_kirsch_responds_most_where_the_bright_side_faces_its_direction(directio
     opposite = responses[(DIRECTIONS.index(direction) + 4) % 8]
     assert (opposite[near_edge] < 0).all()
     np.testing.assert_array_equal(own[~near_edge], 0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "gaussian:0.01",
+            "gaussian: SIGMA '0.01' is below 0.05; a Gaussian that narrow is the identity kernel",
+        ),
+        (
+            "log:1e-200",
+            "log: SIGMA '1e-200' is below 0.05; a Gaussian that narrow is the identity kernel",
+        ),
+        (
+            "dog:1,0.01",
+            "dog: S2 '0.01' is below 0.05; a Gaussian that narrow is the identity kernel",
+        ),
+        ("box:", "box: nothing follows ':'; expected [N] (or no colon)"),
+        ("sharpen:", "sharpen: nothing follows ':'; expected no parameters (or no colon)"),
+    ],
+)
+def test_tiny_sigmas_and_empty_parameters(spec: str, message: str) -> None:
+    with pytest.raises(KernelError) as caught:
+        get_builtin(spec)
+    assert str(caught.value) == message

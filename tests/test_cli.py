@@ -284,7 +284,7 @@ def test_warnings_go_to_stderr_when_image_goes_to_stdout(runner: CliRunner) -> N
 
 
 def test_refuses_binary_to_a_terminal(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("imgconv.cli._is_terminal", lambda stream: True)
+    monkeypatch.setattr("imgconv.image_io.is_terminal", lambda stream: True)
     result = run(runner, "apply", "box", "-", "-", input=png_bytes(GREY))
     assert result.exit_code == 2
     assert result.stdout_bytes == b""

@@ -631,3 +631,52 @@ def test_result_records_geometry_and_methods() -> None:
     assert result.filtered.geometry.out_shape == (5, 5)
     assert result.filtered.methods == ("fft", "fft")
     assert result.depth == "8"
+
+
+# --- rules settled after review -------------------------------------------------
+
+
+@pytest.mark.parametrize("border", ["zero", "black", "constant:90"])
+def test_zero_and_constant_borders_are_opaque_under_weighting(border: str) -> None:
+    """A fully opaque RGBA image filters exactly like the same RGB image."""
+    rgb = np.random.default_rng(3).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    rgba = np.concatenate([rgb, np.full((9, 11, 1), 255, np.uint8)], axis=-1)
+    for kernel in ("box:5", "sobel", "sharpen"):
+        with_alpha = filter_image(rgba, get_builtin(kernel), border=border)
+        without = filter_image(rgb, get_builtin(kernel), border=border)
+        np.testing.assert_array_equal(with_alpha.pixels[..., :3], without.pixels)
+
+
+def test_filter_alpha_gets_no_bias() -> None:
+    """--alpha filter blurs alpha with the kernel but does not add the colour bias."""
+    image = np.full((6, 6, 4), 255, np.uint8)
+    image[..., 3] = 200
+    result = filter_image(image, get_builtin("box"), alpha="filter", bias=-50)
+    np.testing.assert_array_equal(result.pixels[..., 3], 200)
+    np.testing.assert_array_equal(result.pixels[..., :3], 205)
+
+
+def test_plain_alpha_is_an_ordinary_channel() -> None:
+    """--alpha plain: alpha gets the bias and a zero border like any channel."""
+    image = np.full((6, 6, 4), 200, np.uint8)
+    result = filter_image(image, get_builtin("box"), alpha="plain", bias=-50, border="zero")
+    expected = np.rint(
+        ndimage.correlate(np.full((6, 6), 200.0), np.ones((3, 3)) / 9, mode="constant") - 50
+    )
+    for band in range(4):
+        np.testing.assert_array_equal(result.pixels[..., band], expected)
+
+
+@pytest.mark.parametrize("stride", [np.int64(2), (np.int32(2), 2)])
+def test_numpy_integers_are_accepted_for_geometry(stride: object) -> None:
+    image = np.arange(36, dtype=np.float64).reshape(6, 6)
+    result = filter_image(image, get_builtin("identity"), stride=stride, padding=np.int64(0))  # type: ignore[arg-type]
+    # No padding: the 3x3 kernel's centre starts one pixel in.
+    np.testing.assert_array_equal(result.pixels, image[1:-1:2, 1:-1:2])
+
+
+def test_shift_is_128_in_8_bit_units_at_float_depth() -> None:
+    """8-bit in, float out: shift still makes 0 mid-grey 128."""
+    image = np.full((3, 3), 7, np.uint8)
+    result = filter_image(image, get_builtin("laplacian"), map="shift", depth="float")
+    np.testing.assert_array_equal(result.pixels, 128.0)
