@@ -8,6 +8,7 @@ the stream is not a terminal or ``NO_COLOR`` is set.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from rich.console import Console, Group, RenderableType
@@ -25,26 +26,39 @@ _COMBINE_WORDS = {
 }
 
 
+#: Width used when the output is not a terminal (a file or a pipe), so that
+#: tables are not wrapped at rich's default of 80 columns.
+PIPE_WIDTH = 120
+
+
 def make_console(*, stderr: bool = False) -> Console:
     """A console on stdout or stderr; colour only on a terminal without NO_COLOR."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH
+    return console
 
 
-def format_number(value: float) -> str:
-    """Integers as integers, other numbers with just enough digits (up to 6).
+def format_number(value: float, digits: int = 6) -> str:
+    """Integers as integers, other numbers with just enough digits (up to ``digits``).
 
     Examples
     --------
     >>> format_number(16.0), format_number(-0.0625), format_number(1 / 3)
     ('16', '-0.0625', '0.333333')
+    >>> format_number(1 / 3, digits=4)
+    '0.3333'
     """
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    return f"{value:.6g}"
+    return f"{value:.{digits}g}"
 
 
 def kernel_matrix(kernel: Kernel) -> Table:
-    """The weights as written, negatives in red, the anchor cell underlined."""
+    """The weights as written (4 significant digits), negatives in red.
+
+    The anchor cell is in brackets, which shows without colour too.
+    """
     table = Table(show_header=False, show_edge=True, box=None, padding=(0, 1))
     kh, kw = kernel.shape
     for _ in range(kw):
@@ -55,9 +69,11 @@ def kernel_matrix(kernel: Kernel) -> Table:
         for x in range(kw):
             value = float(kernel.weights[y, x])
             style = "red" if value < 0 else ("dim" if value == 0 else "")
+            text = format_number(value, digits=4)
             if (y, x) == (ay, ax):
-                style = (style + " underline").strip()
-            cells.append(Text(format_number(value), style=style))
+                text = f"[{text}]"
+                style = (style + " bold").strip()
+            cells.append(Text(text, style=style))
         table.add_row(*cells)
     return table
 
@@ -68,7 +84,7 @@ def describe_kernel(kernel: Kernel, *, flipped: bool = False) -> RenderableType:
     ay, ax = kernel.origin
     how = "flipped (true convolution)" if flipped else "applied as written (correlation)"
     lines: list[RenderableType] = [
-        Text.assemble((kernel.name, "bold"), f"  {kh}x{kw}, anchor {ay},{ax} (underlined), {how}"),
+        Text.assemble((kernel.name, "bold"), f"  {kh}x{kw}, anchor {ay},{ax} (in brackets), {how}"),
         kernel_matrix(kernel),
     ]
     notes = []

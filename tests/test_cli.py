@@ -569,7 +569,7 @@ def test_kernels_show_parameters_and_flip(runner: CliRunner) -> None:
     }
     shown = run(runner, "kernels", "show", "gaussian:1.5")
     assert shown.exit_code == 0
-    assert shown.stdout.startswith("gaussian  11x11, anchor 5,5 (underlined), applied as written")
+    assert shown.stdout.startswith("gaussian  11x11, anchor 5,5 (in brackets), applied as written")
 
 
 def test_kernels_show_draws_matrix_and_scale(runner: CliRunner) -> None:
@@ -577,10 +577,10 @@ def test_kernels_show_draws_matrix_and_scale(runner: CliRunner) -> None:
     assert result.exit_code == 0
     lines = [line.rstrip() for line in result.stdout.splitlines()]
     assert lines == [
-        "gaussian  3x3, anchor 1,1 (underlined), applied as written (correlation)",
-        " 1  2  1",
-        " 2  4  2",
-        " 1  2  1",
+        "gaussian  3x3, anchor 1,1 (in brackets), applied as written (correlation)",
+        " 1    2  1",
+        " 2  [4]  2",
+        " 1    2  1",
         "divided by 16; applied weights sum to 1",
     ]
 
