@@ -226,6 +226,8 @@ def filter_planes(
         luma = _luma(planes[..., :3])
         chroma = planes[..., :3] - luma[..., None]  # R-Y, G-Y, B-Y pass through
         targets = luma[..., None]
+    elif len(selected) == len(colour):
+        targets = planes[..., : len(colour)]  # a view: no copy when all are filtered
     else:
         targets = planes[..., list(selected)]
 
@@ -244,6 +246,11 @@ def filter_planes(
     def carried(data: FloatArray) -> FloatArray:
         return sample(pad(data, geometry, settings.border), geometry)
 
+    if chroma is None and alpha is None and len(selected) == len(colour):
+        # Every band filtered: the result is already the output.
+        return Filtered(
+            result, tuple(bands), (True,) * len(bands), geometry, tuple(applier.methods)
+        )
     out_planes: list[FloatArray] = []
     flags: list[bool] = []
     if chroma is not None:

@@ -146,17 +146,22 @@ def map_values(
             msg = f"--map raw keeps float values; it needs depth float, not {depth.name}"
             raise UsageError(msg)
         return values.astype(np.float32, copy=False)
-    out = np.asarray(values, dtype=np.float64)
+    # One working copy, changed in place; float32 holds every 8- and 16-bit
+    # level exactly, so there is no need to widen it.
+    out = np.array(values, dtype=np.result_type(values.dtype, np.float32))
     if mode == "abs":
-        out = np.abs(out)
+        np.abs(out, out=out)
     elif mode == "shift":
-        out = out + mid_grey(maximum)
+        out += out.dtype.type(mid_grey(maximum))
     elif mode == "normalize":
         out = stretch(out, maximum)
-    out = np.nan_to_num(out, nan=0.0, posinf=maximum, neginf=0.0)
     if depth.is_integer:
-        out = np.rint(out)
-    return np.clip(out, 0, maximum).astype(depth.dtype)
+        np.rint(out, out=out)
+    # fmax/fmin rather than clip: they also send NaN to 0 and infinities to
+    # the ends of the range.
+    np.fmax(out, 0, out=out)
+    np.fmin(out, maximum, out=out)
+    return out.astype(depth.dtype)
 
 
 def mid_grey(maximum: float) -> float:
