@@ -592,3 +592,30 @@ def test_kernels_show_unknown(runner: CliRunner) -> None:
         "Error: Invalid value for 'KERNEL': 'gausian' is not a built-in kernel, a kernel file "
         "or a matrix; did you mean 'gaussian'? (see 'imgconv kernels list')\n",
     )
+
+
+def test_depth_float_writes_float_tiff(runner: CliRunner, tmp_path: Path) -> None:
+    """--depth float keeps the signed result in 8-bit units (map raw by default)."""
+    source = save(tmp_path / "in.png", GREY)
+    target = tmp_path / "out.tiff"
+    assert run(runner, "apply", "laplacian", source, str(target), "--depth", "float").exit_code == 0
+    expected = filter_image(GREY, get_builtin("laplacian"), depth="float").pixels
+    np.testing.assert_array_equal(np.asarray(Image.open(target)), expected)
+    assert expected.dtype == np.float32 and expected.min() < 0
+
+
+def test_python_dash_m(tmp_path: Path) -> None:
+    """``python -m imgconv`` is the same command, exit codes included."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "imgconv", "apply", "nope", "a.png", "b.png"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: Invalid value for 'KERNEL': 'nope' is not a built-in")
+    version = subprocess.run([sys.executable, "-m", "imgconv", "--version"], capture_output=True)
+    assert version.stdout.decode().startswith("imgconv ")
