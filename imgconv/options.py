@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from .core.vocab import BORDER_ALIASES, Border, Padding, parse_anchor, parse_pair
+from .core.vocab import BORDER_ALIASES, BORDER_PICTURES, Border, Padding, parse_anchor, parse_pair
 from .errors import ImgconvError
 
 if TYPE_CHECKING:
@@ -131,11 +131,21 @@ PADDING = PaddingType()
 BORDER = BorderType()
 ANCHOR = AnchorType()
 
+_BORDER_NOTES = {
+    "edge": "default",
+    "reflect": "the edge pixel is repeated, as in SciPy",
+    "reflect101": "not repeated, as NumPy's and PyTorch's 'reflect'",
+}
 _BORDER_HELP = (
-    "What the pixels beyond the edge hold: edge (aa|abcd|dd, default), zero (00|abcd|00), "
-    "constant:V, reflect (ba|abcd|dc: the edge pixel is repeated, as in SciPy), reflect101 "
-    "(cb|abcd|cb: not repeated, as NumPy's and PyTorch's 'reflect'), wrap (cd|abcd|ab). "
-    "Aliases: " + ", ".join(f"{a}={m}" for a, m in BORDER_ALIASES.items() if a != m) + "."
+    "What the pixels beyond the edge hold: "
+    + ", ".join(
+        f"{'constant:V' if mode == 'constant' else mode} "
+        f"({picture}{': ' + _BORDER_NOTES[mode] if mode in _BORDER_NOTES else ''})"
+        for mode, picture in BORDER_PICTURES.items()
+    )
+    + ". Aliases: "
+    + ", ".join(f"{a}={m}" for a, m in BORDER_ALIASES.items() if a != m)
+    + "."
 )
 
 

@@ -65,11 +65,6 @@ def _register(name: str, params: str, summary: str) -> Callable[[Builder], Build
     return add
 
 
-def builtin_names() -> list[str]:
-    """Every built-in name, in catalogue order."""
-    return list(BUILTINS)
-
-
 def get_builtin(spec: str) -> KernelSet:
     """Build a built-in from ``NAME`` or ``NAME:PARAMS``.
 

@@ -79,14 +79,6 @@ class Geometry:
         y0, x0 = u * dy, v * dx
         return slice(y0, y0 + sy * (ho - 1) + 1, sy), slice(x0, x0 + sx * (wo - 1) + 1, sx)
 
-    def describe(self) -> str:
-        """One line for messages: sizes, padding, stride and dilation."""
-        (h, w), (kh, kw), (ho, wo) = self.in_shape, self.kernel_shape, self.out_shape
-        return (
-            f"{h}x{w} input, {kh}x{kw} kernel, pads {self.pads}, stride {self.stride}, "
-            f"dilation {self.dilation} -> {ho}x{wo}"
-        )
-
 
 def plan(
     in_shape: tuple[int, int],
