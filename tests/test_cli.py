@@ -601,7 +601,8 @@ def test_depth_float_writes_float_tiff(runner: CliRunner, tmp_path: Path) -> Non
     assert run(runner, "apply", "laplacian", source, str(target), "--depth", "float").exit_code == 0
     expected = filter_image(GREY, get_builtin("laplacian"), depth="float").pixels
     np.testing.assert_array_equal(np.asarray(Image.open(target)), expected)
-    assert expected.dtype == np.float32 and expected.min() < 0
+    assert expected.dtype == np.float32
+    assert expected.min() < 0
 
 
 def test_python_dash_m(tmp_path: Path) -> None:

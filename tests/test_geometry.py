@@ -168,13 +168,6 @@ def test_geometry_reach_and_taps() -> None:
     assert (cols.start, cols.stop, cols.step) == (3, 6, 2)
 
 
-def test_describe_names_sizes_and_settings() -> None:
-    geometry = plan((7, 7), (3, 3), padding="valid")
-    assert geometry.describe() == (
-        "7x7 input, 3x3 kernel, pads (0, 0, 0, 0), stride (1, 1), dilation (1, 1) -> 5x5"
-    )
-
-
 # -- errors name the numbers ----------------------------------------------------------------------
 
 
