@@ -14,14 +14,17 @@ from numpy.typing import NDArray
 
 from imgconv.core.catalog import (
     BUILTINS,
-    DIRECTIONS,
     did_you_mean,
     get_builtin,
     is_builtin,
 )
 from imgconv.core.convolve import correlate
+from imgconv.core.kernel_builders import DIRECTIONS
 from imgconv.core.kernels import Kernel
 from imgconv.errors import KernelError
+
+#: Compass names in clockwise order, starting from east (0 degrees).
+CLOCKWISE = sorted(DIRECTIONS, key=DIRECTIONS.__getitem__)
 
 
 def only_kernel(spec: str) -> Kernel:
@@ -84,16 +87,28 @@ def test_box_n_is_n_by_n_ones_over_n_squared(n: int) -> None:
     np.testing.assert_array_equal(kernel.matrix, np.full((n, n), 1 / (n * n)))
 
 
-def test_kirsch_directions_are_clockwise_from_north() -> None:
-    assert DIRECTIONS == ("n", "ne", "e", "se", "s", "sw", "w", "nw")
+def test_compass_names_are_angles_clockwise_from_east() -> None:
+    """e is 0 degrees and each name 45 more, turning clockwise as the image is seen (y down)."""
+    assert DIRECTIONS == {
+        "e": 0, "se": 45, "s": 90, "sw": 135, "w": 180, "nw": 225, "n": 270, "ne": 315,
+    }  # fmt: skip
+    assert CLOCKWISE == ["e", "se", "s", "sw", "w", "nw", "n", "ne"]
+
+
+@pytest.mark.parametrize("direction", CLOCKWISE)
+def test_kirsch_direction_names_are_their_angles(direction: str) -> None:
+    by_name = get_builtin(f"kirsch:{direction}")
+    by_angle = get_builtin(f"kirsch:{DIRECTIONS[direction]}")
+    np.testing.assert_array_equal(by_name.kernels[0].weights, by_angle.kernels[0].weights)
+    np.testing.assert_array_equal(by_name.kernels[0].weights, FIXED[f"kirsch:{direction}"][0])
 
 
 @pytest.mark.parametrize("step", range(8))
 def test_each_kirsch_direction_is_the_previous_rotated_45_degrees_clockwise(step: int) -> None:
     """Rotating the outer ring one cell clockwise gives the next direction."""
     ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]
-    this = only_kernel(f"kirsch:{DIRECTIONS[step]}").weights
-    following = only_kernel(f"kirsch:{DIRECTIONS[(step + 1) % 8]}").weights
+    this = only_kernel(f"kirsch:{CLOCKWISE[step]}").weights
+    following = only_kernel(f"kirsch:{CLOCKWISE[(step + 1) % 8]}").weights
     rotated = np.zeros((3, 3))
     for index, cell in enumerate(ring):
         rotated[ring[(index + 1) % 8]] = this[cell]
@@ -193,13 +208,22 @@ def test_motion_sums_to_one_and_is_point_symmetric(spec: str) -> None:
     np.testing.assert_allclose(matrix, matrix[::-1, ::-1], atol=1e-15)
 
 
-def test_motion_angle_is_counter_clockwise() -> None:
-    """45 degrees runs from bottom-left to top-right as seen; 135 is its mirror image."""
+def test_motion_angle_is_clockwise() -> None:
+    """45 degrees runs from top-left to bottom-right as seen (y down); 135 is its mirror image."""
     m45 = only_kernel("motion:3,45").matrix
     m135 = only_kernel("motion:3,135").matrix
-    assert m45[0, -1] > m45[0, 0]
-    assert m45[-1, 0] > m45[-1, -1]
+    assert m45[0, 0] > m45[0, -1]
+    assert m45[-1, -1] > m45[-1, 0]
     np.testing.assert_allclose(m135, m45[:, ::-1], atol=1e-12)
+    # A line has no direction: -45 (up and to the right) is the same line as 135.
+    np.testing.assert_allclose(only_kernel("motion:3,-45").matrix, m135, atol=1e-12)
+
+
+@pytest.mark.parametrize("direction", CLOCKWISE)
+def test_motion_takes_a_compass_name_for_its_angle(direction: str) -> None:
+    by_name = only_kernel(f"motion:5,{direction}").matrix
+    by_angle = only_kernel(f"motion:5,{DIRECTIONS[direction]}").matrix
+    np.testing.assert_array_equal(by_name, by_angle)
 
 
 @pytest.mark.parametrize(
@@ -233,8 +257,8 @@ def test_gradient_magnitude_sets(family: str) -> None:
 def test_kirsch_without_direction_is_the_max_over_eight() -> None:
     kernel_set = get_builtin("kirsch")
     assert kernel_set.combine == "max"
-    assert [k.name for k in kernel_set.kernels] == [f"kirsch:{d}" for d in DIRECTIONS]
-    for kernel, direction in zip(kernel_set.kernels, DIRECTIONS, strict=True):
+    assert [k.name for k in kernel_set.kernels] == [f"kirsch:{a}" for a in range(0, 360, 45)]
+    for kernel, direction in zip(kernel_set.kernels, CLOCKWISE, strict=True):
         np.testing.assert_array_equal(kernel.weights, FIXED[f"kirsch:{direction}"][0])
 
 
@@ -283,14 +307,23 @@ def test_is_builtin(spec: str, expected: bool) -> None:
         ("gaussian:abc", "gaussian: SIGMA 'abc' is not a positive number"),
         ("gaussian:1,4", "gaussian: SIZE '4' is not an odd whole number >= 1"),
         ("gaussian:1,0", "gaussian: SIZE '0' is not an odd whole number >= 1"),
-        ("kirsch:up", "kirsch: DIR 'up' is not a direction; expected one of n ne e se s sw w nw"),
+        (
+            "kirsch:up",
+            "kirsch: ANGLE 'up' is not an angle in degrees or a direction (e se s sw w nw n ne)",
+        ),
+        ("kirsch:10", "kirsch turns in steps of 45 degrees; got 10"),
+        ("kirsch:n,e", "kirsch takes [ANGLE|DIR|@|>]; got 'n,e'"),
         ("dog:1,1", "dog: S1 and S2 are both 1; a difference of equal Gaussians is all zeros"),
         ("dog:1", "dog takes S1,S2; got '1'"),
         ("log", "log takes SIGMA[,SIZE]; got 'nothing'"),
         ("identity:3", "identity takes no parameters; got '3'"),
-        ("sobel:2", "sobel takes no parameters; got '2'"),
+        ("sobel:2", "sobel turns in steps of 45 degrees; got 2"),
+        ("sobel:1,2", "sobel takes [ANGLE|DIR|@|>]; got '1,2'"),
         ("motion:0.5", "motion: LENGTH '0.5' is below 1 pixel"),
-        ("motion:5,east", "motion: ANGLE 'east' is not a number"),
+        (
+            "motion:5,east",
+            "motion: ANGLE 'east' is not an angle in degrees or a direction (e se s sw w nw n ne)",
+        ),
         ("unsharp:1,nan", "unsharp: AMOUNT 'nan' is not a number"),
         ("box:2000", "box would be 2000x2000; the largest generated kernel is 1025x1025"),
         ("gaussian:200", "gaussian would be 1201x1201; the largest generated kernel is 1025x1025"),
@@ -429,19 +462,19 @@ COMPASS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("direction", CLOCKWISE)
 def test_kirsch_responds_most_where_the_bright_side_faces_its_direction(direction: str) -> None:
     """kirsch:e is positive where the bright side is to the east (right), and so on for all 8."""
     dx, dy = COMPASS[direction]
     rows, cols = np.mgrid[0:9, 0:9]
     image = ((dx * (cols - 4) + dy * (rows - 4)) > 0).astype(np.float64)
-    responses = np.stack([correlate(image, only_kernel(f"kirsch:{d}")) for d in DIRECTIONS])
+    responses = np.stack([correlate(image, only_kernel(f"kirsch:{d}")) for d in CLOCKWISE])
     near_edge = np.abs(responses).max(axis=0) > 0
     assert near_edge.any()
-    own = responses[DIRECTIONS.index(direction)]
+    own = responses[CLOCKWISE.index(direction)]
     assert (own[near_edge] > 0).all()
     assert (own[near_edge] >= responses[:, near_edge].max(axis=0)).all()
-    opposite = responses[(DIRECTIONS.index(direction) + 4) % 8]
+    opposite = responses[(CLOCKWISE.index(direction) + 4) % 8]
     assert (opposite[near_edge] < 0).all()
     np.testing.assert_array_equal(own[~near_edge], 0)
 

@@ -192,7 +192,7 @@ def test_single_set() -> None:
     kernel_set = KernelSet.single(kernel, "one")
     assert kernel_set.name == "k"
     assert kernel_set.kernels == (kernel,)
-    assert (kernel_set.combine, kernel_set.bias, kernel_set.description) == ("sum", 0.0, "one")
+    assert (kernel_set.combine, kernel_set.bias, kernel_set.description) == (None, 0.0, "one")
 
 
 def test_empty_set_and_unknown_combine() -> None:
@@ -201,8 +201,10 @@ def test_empty_set_and_unknown_combine() -> None:
     assert str(info.value) == "kernel set 'nothing' is empty"
     with pytest.raises(KernelError) as info:
         KernelSet("x", (Kernel([[1]]),), combine="mean")  # type: ignore[arg-type]
-    assert str(info.value) == "unknown combine 'mean'; expected one of magnitude, max, min, sum"
-    assert COMBINES == ("magnitude", "max", "min", "sum")
+    assert (
+        str(info.value) == "unknown combine 'mean'; expected one of magnitude, max, min, sum, stack"
+    )
+    assert COMBINES == ("magnitude", "max", "min", "sum", "stack")
 
 
 def test_with_bias_moves_every_bias_to_the_set() -> None:

@@ -3,8 +3,13 @@
 A :class:`Kernel` holds the weights *as written* (``1 2 1; 2 4 2; 1 2 1``)
 and a ``scale`` that divides them (16), so a kernel can be shown the way it
 was given and applied exactly. ``bias`` is added after scaling, in output
-units. A :class:`KernelSet` holds several kernels whose results are combined
-into one map (``sobel`` is the magnitude of ``sobel-x`` and ``sobel-y``).
+units. Cells may be *absent* (ImageMagick's ``nan`` or ``-``): they weigh 0,
+and are kept only so the kernel can be shown and written back as given.
+
+A :class:`KernelSet` holds several kernels whose results are combined into
+one map (``sobel`` is the magnitude of ``sobel-x`` and ``sobel-y``) or kept
+as separate maps (``stack``). A :class:`Bank` is a convolutional layer's
+``K x C x H x W`` weights, each kernel as deep as the input.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import KernelError
 
-Combine = Literal["magnitude", "max", "min", "sum"]
-COMBINES: tuple[Combine, ...] = ("magnitude", "max", "min", "sum")
+Combine = Literal["magnitude", "max", "min", "sum", "stack"]
+COMBINES: tuple[Combine, ...] = ("magnitude", "max", "min", "sum", "stack")
 
 # Relative size below which a kernel's sum counts as zero (LoG and DoG are
 # made zero-sum in floating point and keep a residue of about 1e-17).
@@ -43,12 +48,16 @@ class Kernel:
         default.
     name : str
         How messages and ``kernels show`` refer to it.
+    present : array_like of bool, optional
+        False for absent cells (outside the neighbourhood); their weight
+        must be 0. All cells are present by default.
 
     Raises
     ------
     KernelError
         If the weights are not a non-empty 2-D matrix of finite numbers, the
-        scale is zero or not finite, or the anchor is outside the matrix.
+        scale is zero or not finite, the anchor is outside the matrix, or an
+        absent cell has a weight.
 
     Examples
     --------
@@ -62,6 +71,7 @@ class Kernel:
     bias: float = 0.0
     anchor: tuple[int, int] | None = None
     name: str = "kernel"
+    present: NDArray[np.bool_] | None = None
 
     def __init__(
         self,
@@ -71,6 +81,7 @@ class Kernel:
         bias: float = 0.0,
         anchor: tuple[int, int] | None = None,
         name: str = "kernel",
+        present: ArrayLike | None = None,
     ) -> None:
         try:
             array = np.array(weights, dtype=np.float64)
@@ -100,7 +111,21 @@ class Kernel:
                 )
                 raise KernelError(msg)
             anchor = (int(ay), int(ax))
+        mask = None
+        if present is not None:
+            mask = np.array(present, dtype=bool)
+            if mask.shape != array.shape:
+                msg = f"kernel {name!r}: the mask of present cells does not match its shape"
+                raise KernelError(msg)
+            if (array[~mask] != 0).any():
+                msg = f"kernel {name!r}: an absent cell has a non-zero weight"
+                raise KernelError(msg)
+            if mask.all():
+                mask = None
+            else:
+                mask.setflags(write=False)
         array.setflags(write=False)
+        object.__setattr__(self, "present", mask)
         object.__setattr__(self, "weights", array)
         object.__setattr__(self, "scale", float(scale))
         object.__setattr__(self, "bias", float(bias))
@@ -140,6 +165,7 @@ class Kernel:
             bias=self.bias,
             anchor=(kh - 1 - ay, kw - 1 - ax),
             name=self.name,
+            present=None if self.present is None else self.present[::-1, ::-1],
         )
 
     def normalized(self) -> Kernel:
@@ -166,15 +192,21 @@ class Kernel:
         return self.with_values(scale=float(self.weights[self.weights > 0].sum()))
 
     def with_values(
-        self, *, scale: float | None = None, bias: float | None = None, name: str | None = None
+        self,
+        *,
+        scale: float | None = None,
+        bias: float | None = None,
+        name: str | None = None,
+        anchor: tuple[int, int] | None = None,
     ) -> Kernel:
-        """A copy with the given scale, bias or name replaced."""
+        """A copy with the given scale, bias, name or anchor replaced."""
         return Kernel(
             self.weights,
             scale=self.scale if scale is None else scale,
             bias=self.bias if bias is None else bias,
-            anchor=self.anchor,
+            anchor=self.anchor if anchor is None else anchor,
             name=self.name if name is None else name,
+            present=self.present,
         )
 
     def __repr__(self) -> str:
@@ -192,9 +224,11 @@ class KernelSet:
         The name the user gave (``sobel``, ``gaussian:2``, a file name).
     kernels : tuple of Kernel
         Applied one by one to the same input.
-    combine : {'magnitude', 'max', 'min', 'sum'}
+    combine : {'magnitude', 'max', 'min', 'sum', 'stack'}, optional
         How the results of several kernels become one: the root of the sum
-        of squares, the largest, the smallest or the sum.
+        of squares, the largest, the smallest, the sum, or ``stack`` to keep
+        each map. None when nobody said (kernels from a user's file):
+        applying such a set needs a ``combine`` then.
     bias : float
         Added after combining, in output units.
     description : str
@@ -203,7 +237,7 @@ class KernelSet:
 
     name: str
     kernels: tuple[Kernel, ...]
-    combine: Combine = "sum"
+    combine: Combine | None = None
     bias: float = 0.0
     description: str = field(default="", compare=False)
 
@@ -211,7 +245,7 @@ class KernelSet:
         if not self.kernels:
             msg = f"kernel set {self.name!r} is empty"
             raise KernelError(msg)
-        if self.combine not in COMBINES:
+        if self.combine is not None and self.combine not in COMBINES:
             msg = f"unknown combine {self.combine!r}; expected one of {', '.join(COMBINES)}"
             raise KernelError(msg)
 
@@ -229,6 +263,66 @@ class KernelSet:
         return replace(
             self, kernels=tuple(k.with_values(bias=0.0) for k in self.kernels), bias=bias
         )
+
+
+@dataclass(frozen=True, eq=False)
+class Bank:
+    """Weights of a convolutional layer: K kernels, each C channels deep.
+
+    Parameters
+    ----------
+    weights : ndarray
+        ``(K, C, H, W)`` finite floats (a 2-D kernel is ``(1, 1, H, W)``).
+    bias : ndarray
+        ``(K,)``, added to each kernel's map.
+    name : str
+        How messages refer to it.
+    """
+
+    weights: NDArray[np.float64]
+    bias: NDArray[np.float64]
+    name: str = "bank"
+
+    def __post_init__(self) -> None:
+        weights = np.array(self.weights, dtype=np.float64)
+        if weights.ndim != 4 or 0 in weights.shape:
+            msg = f"bank {self.name!r} has shape {weights.shape}; expected K x C x H x W"
+            raise KernelError(msg)
+        if not np.isfinite(weights).all():
+            msg = f"bank {self.name!r} has weights that are not finite numbers"
+            raise KernelError(msg)
+        bias = np.zeros(weights.shape[0]) if self.bias is None else np.array(self.bias, float)
+        if bias.shape != (weights.shape[0],) or not np.isfinite(bias).all():
+            msg = (
+                f"bank {self.name!r} has a bias of shape {bias.shape}; expected "
+                f"{weights.shape[0]} finite numbers, one per kernel"
+            )
+            raise KernelError(msg)
+        weights.setflags(write=False)
+        bias.setflags(write=False)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "bias", bias)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(K, C, H, W)``."""
+        k, c, h, w = self.weights.shape
+        return k, c, h, w
+
+    def as_kernels(self) -> KernelSet | None:
+        """The bank as 2-D kernels when each is one channel deep, else None."""
+        k, c, _, _ = self.shape
+        if c != 1:
+            return None
+        kernels = tuple(
+            Kernel(
+                self.weights[i, 0],
+                bias=float(self.bias[i]),
+                name=self.name if k == 1 else f"{self.name}[{i}]",
+            )
+            for i in range(k)
+        )
+        return KernelSet(self.name, kernels)
 
 
 def kernels_of(spec: Kernel | KernelSet | ArrayLike) -> KernelSet:
