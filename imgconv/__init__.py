@@ -4,9 +4,12 @@ The Python API (imported lazily, so ``import imgconv`` stays cheap):
 
 - :func:`correlate`: one 2-D kernel on an ``(H, W)`` or ``(H, W, C)`` array;
 - :func:`filter_image`: channels, alpha, kernel sets and value mapping;
+  :func:`filter_stack`: every kernel of a set, each map kept;
 - :func:`apply_file`: read an image, filter it, write the result;
-- :class:`Kernel`, :class:`KernelSet`, :func:`get_builtin`,
-  :func:`parse_kernel_text`, :func:`resolve_kernel`: kernels;
+- :class:`Kernel`, :class:`KernelSet`, :class:`Bank`, :func:`get_builtin`,
+  :func:`parse_kernel_text`, :func:`parse_kernel_data`,
+  :func:`resolve_kernel`: kernels (text and files give a KernelSet, or a
+  Bank for 3-D and 4-D arrays);
 - :func:`plan`: the geometry (padding, stride, dilation, output size).
 """
 
@@ -20,10 +23,13 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "correlate": "imgconv.core.convolve",
     "filter_image": "imgconv.core.filtering",
+    "filter_stack": "imgconv.core.filtering",
     "Kernel": "imgconv.core.kernels",
     "KernelSet": "imgconv.core.kernels",
+    "Bank": "imgconv.core.kernels",
     "get_builtin": "imgconv.core.catalog",
     "parse_kernel_text": "imgconv.core.kernel_text",
+    "parse_kernel_data": "imgconv.core.kernel_data",
     "plan": "imgconv.core.geometry",
     "Border": "imgconv.core.vocab",
     "Padding": "imgconv.core.vocab",
@@ -38,8 +44,11 @@ if TYPE_CHECKING:
     from .core.catalog import get_builtin as get_builtin
     from .core.convolve import correlate as correlate
     from .core.filtering import filter_image as filter_image
+    from .core.filtering import filter_stack as filter_stack
     from .core.geometry import plan as plan
+    from .core.kernel_data import parse_kernel_data as parse_kernel_data
     from .core.kernel_text import parse_kernel_text as parse_kernel_text
+    from .core.kernels import Bank as Bank
     from .core.kernels import Kernel as Kernel
     from .core.kernels import KernelSet as KernelSet
     from .core.vocab import Border as Border

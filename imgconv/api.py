@@ -7,16 +7,32 @@ scripts can call it directly. Array-level work is in :mod:`imgconv.core`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Unpack
 
-from .core.filtering import filter_image, prepare_kernels
+from .core.filtering import (
+    FilterOptions,
+    Result,
+    filter_image,
+    filter_stack,
+    prepare_kernels,
+    with_combine,
+)
 from .core.geometry import Geometry
-from .core.kernels import Kernel, KernelSet, kernels_of
-from .core.mapping import DepthName, MapMode
-from .core.vocab import Border, Padding
-from .errors import UsageError
-from .image_io import FLOAT_FORMATS, encode_picture, output_format, read_picture, write_output
+from .core.kernels import Bank, Kernel, KernelSet, kernels_of
+from .core.mapping import DepthName
+from .errors import KernelError, UsageError
+from .image_io import (
+    FLOAT_FORMATS,
+    encode_picture,
+    encode_stack,
+    output_format,
+    read_picture,
+    write_output,
+)
 from .kernel_source import resolve_kernel
+
+#: Formats that hold a stack of maps (``--combine stack``).
+STACK_FORMATS = frozenset({"TIFF", "NPY"})
 
 
 @dataclass(frozen=True)
@@ -30,7 +46,8 @@ class Applied:
     format : str
         Output format (``PNG``, ``TIFF``, ``NPY``, ...).
     kernels : KernelSet
-        The kernels applied (after ``scale``/``normalize``/``bias``).
+        The kernels applied (after ``scale``/``normalize``/``bias``, with
+        the combine rule used).
     in_bands, out_bands : tuple of str
         Band names of the input and of the output.
     depth : str
@@ -55,43 +72,57 @@ class Applied:
     warnings: tuple[str, ...]
 
 
+def as_kernel_set(kernel: str | KernelSet | Kernel | Bank, stdin: BinaryIO | None) -> KernelSet:
+    """The 2-D kernels that ``apply`` can use, from any kernel source.
+
+    Raises
+    ------
+    KernelError
+        For a bank whose kernels are more than one channel deep: those mix
+        channels, as a convolutional layer does, and ``apply`` filters each
+        channel on its own.
+    """
+    spec = resolve_kernel(kernel, stdin=stdin) if isinstance(kernel, str) else kernel
+    if isinstance(spec, Bank):
+        kernels = spec.as_kernels()
+        if kernels is None:
+            k, c, h, w = spec.shape
+            msg = (
+                f"kernel {spec.name!r} is a bank of {k} kernel(s) {c} channels deep "
+                f"({k} x {c} x {h} x {w}); apply takes 2-D kernels (H x W, or K x 1 x H x W), "
+                "each applied to every channel on its own"
+            )
+            raise KernelError(msg)
+        return kernels
+    return kernels_of(spec)
+
+
 def apply_file(
-    kernel: str | KernelSet | Kernel,
+    kernel: str | KernelSet | Kernel | Bank,
     source: str,
     target: str,
     *,
     format: str | None = None,
-    flip: bool = False,
-    padding: str | int | tuple[int, ...] | Padding = "same",
-    border: str | Border = "edge",
-    stride: int | tuple[int, int] | str = 1,
-    dilation: int | tuple[int, int] | str = 1,
-    anchor: tuple[int, int] | str | None = None,
-    channels: str = "each",
-    alpha: str = "weighted",
-    scale: float | None = None,
-    bias: float | None = None,
-    normalize: bool = False,
-    map: MapMode | None = None,
-    depth: DepthName | None = None,
-    method: str = "auto",
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
+    **options: Unpack[FilterOptions],
 ) -> Applied:
     """Filter the image at ``source`` and write it to ``target``.
 
     Parameters
     ----------
-    kernel : str, KernelSet or Kernel
-        A built-in name, kernel file or inline matrix, or kernel objects.
+    kernel : str, KernelSet, Kernel or Bank
+        A built-in name, kernel file, inline kernel or ``-`` (standard
+        input), or kernel objects.
     source, target : str
         Paths, or ``-`` for standard input/output (``stdin``/``stdout``
         streams may be given; the process's binary streams by default).
     format : str, optional
         Output format; from ``target``'s suffix by default (PNG for ``-``).
-    flip, padding, border, stride, dilation, anchor, channels, alpha, scale, \
-bias, normalize, map, depth, method
-        As in :func:`imgconv.core.filtering.filter_image`.
+    **options
+        As :func:`imgconv.core.filtering.filter_image` takes them. With
+        ``combine="stack"`` each kernel's map is written: one page each in
+        a TIFF, or one ``(K, H, W[, C])`` array in ``.npy``.
 
     Returns
     -------
@@ -105,44 +136,69 @@ bias, normalize, map, depth, method
         The input cannot be read or the output written; the output is then
         left as it was (writes are atomic).
     """
-    kernel_set = resolve_kernel(kernel) if isinstance(kernel, str) else kernels_of(kernel)
-    kernel_set = prepare_kernels(kernel_set, scale=scale, bias=bias, normalize=normalize)
-    out_format = output_format(target, format)
-    if (map == "raw" or depth == "float") and out_format not in FLOAT_FORMATS:
-        wanted = "--map raw" if map == "raw" else "--depth float"
-        msg = (
-            f"{wanted} keeps float values, which {out_format} cannot store; "
-            "write .tiff or .npy, or use --depth 8 or 16 with another --map"
-        )
+    if kernel == "-" and source == "-":
+        msg = "KERNEL and INPUT cannot both be '-': standard input holds only one of them"
         raise UsageError(msg)
-    picture = read_picture(source, stdin=stdin)
-    result = filter_image(
-        picture.pixels,
-        kernel_set,
-        bands=picture.bands,
-        flip=flip,
-        padding=padding,
-        border=border,
-        stride=stride,
-        dilation=dilation,
-        anchor=anchor,
-        channels=channels,
-        alpha=alpha,
-        map=map,
-        depth=depth,
-        method=method,
+    prepared = prepare_kernels(
+        as_kernel_set(kernel, stdin),
+        scale=options.get("scale"),
+        bias=options.get("bias"),
+        normalize=options.get("normalize", False),
     )
-    data, warnings = encode_picture(result.pixels, result.bands, out_format, info=picture.info)
+    prepared = with_combine(prepared, options.get("combine"))
+    stacked = prepared.combine == "stack" and len(prepared.kernels) > 1
+    out_format = output_format(target, format)
+    _check_format(out_format, options, stacked=stacked)
+    picture = read_picture(source, stdin=stdin)
+    rest: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
+    rest["bands"] = picture.bands
+    rest["combine"] = prepared.combine
+    warnings: list[str] = []
+    if stacked:
+        results = filter_stack(picture.pixels, prepared, **rest)
+        data = encode_stack(
+            [r.pixels for r in results],
+            results[0].bands,
+            out_format,
+            names=[k.name for k in prepared.kernels],
+            info=picture.info,
+        )
+        result: Result = results[0]
+        methods = tuple(m for r in results for m in r.filtered.methods)
+    else:
+        if prepared.combine == "stack":  # one kernel: its map is the stack
+            rest["combine"] = None
+        result = filter_image(picture.pixels, prepared, **rest)
+        data, warnings = encode_picture(result.pixels, result.bands, out_format, info=picture.info)
+        methods = result.filtered.methods
     write_output(data, target, stdout=stdout)
     return Applied(
         source=source,
         target=target,
         format=out_format,
-        kernels=kernel_set,
+        kernels=prepared,
         in_bands=picture.bands,
         out_bands=result.bands,
         depth=result.depth,
         geometry=result.filtered.geometry,
-        methods=result.filtered.methods,
+        methods=methods,
         warnings=tuple(warnings),
     )
+
+
+def _check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> None:
+    """Refuse, before any work, outputs the format cannot hold."""
+    map_mode, depth = options.get("map"), options.get("depth")
+    if (map_mode == "raw" or depth == "float") and out_format not in FLOAT_FORMATS:
+        wanted = "--map raw" if map_mode == "raw" else "--depth float"
+        msg = (
+            f"{wanted} keeps float values, which {out_format} cannot store; "
+            "write .tiff or .npy, or use --depth 8 or 16 with another --map"
+        )
+        raise UsageError(msg)
+    if stacked and out_format not in STACK_FORMATS:
+        msg = (
+            f"--combine stack writes one map per kernel, which {out_format} cannot hold; "
+            "write .tiff (a page per map) or .npy"
+        )
+        raise UsageError(msg)

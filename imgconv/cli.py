@@ -24,7 +24,7 @@ from .errors import ImgconvError
 from .options import CONTEXT_SETTINGS, KERNEL, FiniteFloat, geometry_options
 
 if TYPE_CHECKING:
-    from .core.kernels import KernelSet
+    from .core.kernels import Bank, KernelSet
     from .core.vocab import Border, Padding
 
 
@@ -87,7 +87,7 @@ def _report(message: str, code: int) -> int:
 @click.group(name="imgconv", cls=ImgconvGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name="imgconv", message="%(prog)s %(version)s")
 def cli() -> None:
-    r"""Apply convolution kernels to images: exactly, explainably, in pipelines.
+    """Apply convolution kernels to images: exactly, explainably, in pipelines.
 
     \b
     Examples:
@@ -140,6 +140,15 @@ def cli() -> None:
     "positive weights instead.",
 )
 @click.option(
+    "--combine",
+    type=click.Choice(["magnitude", "max", "min", "sum", "stack"]),
+    default=None,
+    help="How the results of several kernels (a set such as sobel or kirsch:@, or a file "
+    "of kernels) become one: magnitude sqrt(a^2+b^2+...), max, min, sum, or stack (keep "
+    "every map: a page each in .tiff, or one .npy). Sets have their own rule; a file "
+    "of kernels needs this.",
+)
+@click.option(
     "--map",
     "map_mode",
     type=click.Choice(["clip", "abs", "shift", "normalize", "raw"]),
@@ -164,7 +173,7 @@ def cli() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was computed, and how.")
 def apply(
-    kernel: KernelSet,
+    kernel: KernelSet | Bank | str,
     input: str,
     output: str,
     flip: bool,
@@ -178,16 +187,19 @@ def apply(
     scale: float | None,
     bias: float | None,
     normalize: bool,
+    combine: Any,
     map_mode: Any,
     depth: Any,
     out_format: str | None,
     verbose: bool,
 ) -> None:
-    r"""Filter INPUT with KERNEL and write OUTPUT.
+    """Filter INPUT with KERNEL and write OUTPUT.
 
     KERNEL is a built-in name (see 'imgconv kernels list'), with parameters
-    after a colon (box:5, gaussian:1.5), a kernel file (a grid of numbers),
-    or an inline matrix: rows separated by ';', numbers by ',' or spaces.
+    after a colon (box:5, gaussian:1.5, sobel:45, kirsch:@), a kernel file
+    (text grid, ImageMagick string, libvips .mat, .npy or .json), an inline
+    kernel (rows separated by ';', numbers by ',' or spaces; or
+    "3x3: ..."; or JSON), or '-' to read the kernel from standard input.
     INPUT and OUTPUT may be '-' for standard input and output.
 
     \b
@@ -195,6 +207,7 @@ def apply(
       imgconv apply sobel-x camera.png edges.png
       imgconv apply gaussian:2 --stride 2 photo.jpg small.png
       imgconv apply sobel-x --map raw camera.png gradient.tiff
+      imgconv apply kirsch:@ --combine stack camera.png compass.tiff
       cat photo.png | imgconv apply sharpen - - > sharp.png
     """
     from .api import apply_file
@@ -222,6 +235,7 @@ def apply(
         scale=scale,
         bias=bias,
         normalize=normalize,
+        combine=combine,
         map=map_mode,
         depth=depth,
         stdin=sys.stdin.buffer,
@@ -263,23 +277,62 @@ def kernels_list() -> None:
     "--flip", is_flag=True, help="Show the kernel rotated 180 degrees, as --flip applies it."
 )
 @click.option(
+    "--scale",
+    type=FiniteFloat(nonzero=True),
+    default=None,
+    help="Show it with this divisor, as apply --scale would use it.",
+)
+@click.option(
+    "--bias", type=FiniteFloat(), default=None, help="Show it with this bias, as apply --bias."
+)
+@click.option("--normalize", is_flag=True, help="Show it normalised, as apply --normalize.")
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
     help='Print {"name", "weights", "anchor", "bias"} with the weights as applied (scale '
     "folded in); a set prints its kernels and how they combine.",
 )
-def kernels_show(kernel: KernelSet, flip: bool, as_json: bool) -> None:
-    r"""Draw KERNEL's matrix (a built-in, a file or an inline matrix).
+def kernels_show(
+    kernel: KernelSet | Bank | str,
+    flip: bool,
+    scale: float | None,
+    bias: float | None,
+    normalize: bool,
+    as_json: bool,
+) -> None:
+    """Draw KERNEL exactly as apply would use it (a built-in, a file or an inline kernel).
+
+    The matrix is shown as written, with its scale, bias and anchor; the
+    applied weights are the matrix divided by the scale. '-' reads the
+    kernel from standard input.
 
     \b
     Examples:
       imgconv kernels show sobel-x
       imgconv kernels show gaussian:1.5 --json
       imgconv kernels show my-kernel.txt --flip
+      imgconv kernels show "3x3: 0,-1,0 -1,5,-1 0,-1,0"
     """
     import json
 
+    from .core.catalog import BUILTINS
+    from .core.filtering import prepare_kernels
+    from .core.kernels import Bank
+
+    if isinstance(kernel, str):
+        from .kernel_source import resolve_kernel
+
+        kernel = resolve_kernel(kernel, stdin=sys.stdin.buffer)
+    if isinstance(kernel, Bank):
+        if as_json:
+            click.echo(json.dumps(_bank_json(kernel)))
+            return
+        from .render import describe_bank, make_console
+
+        make_console().print(describe_bank(kernel))
+        return
+    kernel = prepare_kernels(kernel, scale=scale, bias=bias, normalize=normalize)
     if flip:
         kernel = kernel.map_kernels(lambda k: k.flipped())
     if as_json:
@@ -287,17 +340,25 @@ def kernels_show(kernel: KernelSet, flip: bool, as_json: bool) -> None:
         return
     from .render import describe_set, make_console
 
-    make_console().print(describe_set(kernel, flipped=flip))
+    entry = BUILTINS.get(kernel.name.partition(":")[0].lower())
+    make_console().print(
+        describe_set(kernel, flipped=flip, elsewhere=entry.elsewhere if entry else "")
+    )
 
 
 def _kernel_json(kernels: KernelSet) -> dict[str, Any]:
     def one(k: Any) -> dict[str, Any]:
-        return {
+        data = {
             "name": k.name,
             "weights": k.matrix.tolist(),
             "anchor": list(k.origin),
             "bias": k.bias,
         }
+        if k.present is not None:
+            data["absent"] = [
+                [int(y), int(x)] for y, x in zip(*(~k.present).nonzero(), strict=True)
+            ]
+        return data
 
     if len(kernels.kernels) == 1:
         return one(kernels.kernels[0]) | {"name": kernels.name}
@@ -307,6 +368,10 @@ def _kernel_json(kernels: KernelSet) -> dict[str, Any]:
         "bias": kernels.bias,
         "kernels": [one(k) for k in kernels.kernels],
     }
+
+
+def _bank_json(bank: Bank) -> dict[str, Any]:
+    return {"name": bank.name, "weights": bank.weights.tolist(), "bias": bank.bias.tolist()}
 
 
 def main() -> None:

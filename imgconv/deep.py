@@ -74,7 +74,8 @@ _WIDTH, _LENGTH, _BITS, _COMPRESSION, _PHOTOMETRIC = 256, 257, 258, 259, 262
 _STRIP_OFFSETS, _SAMPLES, _ROWS_PER_STRIP, _STRIP_COUNTS = 273, 277, 278, 279
 _X_RES, _Y_RES, _PLANAR, _RES_UNIT, _PREDICTOR = X_RESOLUTION_TAG, 283, 284, 296, 317
 _TILE_WIDTH, _EXTRA_SAMPLES, _SAMPLE_FORMAT, _ICC_PROFILE = 322, 338, 339, 34675
-_SHORT, _LONG, _RATIONAL, _UNDEFINED = 3, 4, 5, 7
+_SHORT, _LONG, _RATIONAL, _UNDEFINED, _ASCII = 3, 4, 5, 7, 2
+_PAGE_NAME = 285
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 _TYPE_CODES = {3: "H", 4: "I", 5: "II", 8: "h", 9: "i", 10: "ii", 11: "f", 12: "d"}
 _DEFLATE = (8, 32946)
@@ -711,7 +712,7 @@ def _png_chunk(out: io.BytesIO, kind: bytes, payload: bytes) -> None:
 
 
 def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, Any]) -> bytes:
-    """Encode ``(H, W, C)`` uint16 or float32 pixels as a baseline TIFF.
+    """Encode ``(H, W, C)`` uint8, uint16 or float32 pixels as a baseline TIFF.
 
     Little-endian, chunky, deflate-compressed strips without predictor;
     alpha is written as an unassociated extra sample.
@@ -719,7 +720,7 @@ def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, A
     Parameters
     ----------
     pixels : ndarray
-        ``(H, W, C)`` uint16 or float32 with C = 1, 2, 3 or 4.
+        ``(H, W, C)`` uint8, uint16 or float32 with C = 1, 2, 3 or 4.
     bands : sequence of str
         The band names, matching C.
     info : mapping
@@ -735,25 +736,61 @@ def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, A
     UsageError
         If the file would exceed the 4 GiB a classic TIFF can address.
     """
+    return encode_tiff_pages([pixels], bands, info)
+
+
+def encode_tiff_pages(
+    pages: Sequence[NDArray[Any]],
+    bands: Sequence[str],
+    info: Mapping[str, Any],
+    names: Sequence[str] | None = None,
+) -> bytes:
+    """Encode several ``(H, W, C)`` images of one type as a multi-page TIFF.
+
+    Each page is written as :func:`encode_tiff` writes one; ``names`` (one
+    per page) go in each page's PageName tag, so a reader can tell which
+    kernel made which page.
+    """
+    out = bytearray(b"II*\0\0\0\0\0")
+    link = 4  # where the offset of the next IFD goes
+    for index, pixels in enumerate(pages):
+        name = names[index] if names is not None else None
+        ifd_offset, next_link = _append_tiff_page(out, pixels, bands, info, name)
+        out[link : link + 4] = struct.pack("<I", ifd_offset)
+        link = next_link
+    if len(out) >= 2**32:
+        msg = "TIFF cannot store an image this large (over 4 GiB); write .npy, or a smaller image"
+        raise UsageError(msg)
+    return bytes(out)
+
+
+def _append_tiff_page(
+    out: bytearray,
+    pixels: NDArray[Any],
+    bands: Sequence[str],
+    info: Mapping[str, Any],
+    name: str | None,
+) -> tuple[int, int]:
+    """Write one page's strips and IFD at the end of ``out``.
+
+    Returns the IFD's offset and the offset of its next-IFD link (left 0).
+    """
     height, width, channels = pixels.shape
-    is_float = pixels.dtype.kind == "f"
-    stored = pixels.astype("<f4" if is_float else "<u2")
-    bits = 32 if is_float else 16
+    kind = pixels.dtype.kind
+    bits = pixels.dtype.itemsize * 8
+    stored = pixels.astype({"f": "<f4", "u": "<u2" if bits == 16 else "u1"}[kind])
     row_bytes = width * channels * bits // 8
     rows_per_strip = max(1, _STRIP_BYTES // row_bytes)
 
-    body = io.BytesIO()
-    body.write(b"II*\0\0\0\0\0")  # IFD offset patched below
     offsets, counts = [], []
     for top in range(0, height, rows_per_strip):
         strip = zlib.compress(stored[top : top + rows_per_strip].tobytes(), 6)
-        offsets.append(body.tell())
+        offsets.append(len(out))
         counts.append(len(strip))
-        body.write(strip)
-        if body.tell() % 2:
-            body.write(b"\0")
+        out += strip
+        if len(out) % 2:
+            out += b"\0"
 
-    has_alpha = bands[-1] == "A"
     entries: list[tuple[int, int, Sequence[int] | bytes]] = [
         (_WIDTH, _LONG, [width]),
         (_LENGTH, _LONG, [height]),
@@ -765,10 +802,12 @@ def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, A
         (_ROWS_PER_STRIP, _LONG, [rows_per_strip]),
         (_STRIP_COUNTS, _LONG, counts),
         (_PLANAR, _SHORT, [1]),
-        (_SAMPLE_FORMAT, _SHORT, [3 if is_float else 1] * channels),
+        (_SAMPLE_FORMAT, _SHORT, [3 if kind == "f" else 1] * channels),
     ]
-    if has_alpha:
+    if bands[-1] == "A":
         entries.append((_EXTRA_SAMPLES, _SHORT, [_UNASSOCIATED]))
+    if name:
+        entries.append((_PAGE_NAME, _ASCII, name.encode("ascii", "replace") + b"\0"))
     dpi = valid_dpi(info)
     if dpi is not None:
         x, y = (_rational(d) for d in dpi)
@@ -778,17 +817,17 @@ def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, A
         entries.append((_ICC_PROFILE, _UNDEFINED, icc))
     entries.sort()
 
-    ifd_offset = body.tell()
+    ifd_offset = len(out)
     values_offset = ifd_offset + 2 + 12 * len(entries) + 4
     table, values = io.BytesIO(), io.BytesIO()
     table.write(struct.pack("<H", len(entries)))
-    for tag, kind, value in entries:
+    for tag, field_type, value in entries:
         if isinstance(value, bytes):
             raw, count = value, len(value)
         else:
-            code = {_SHORT: "H", _LONG: "I", _RATIONAL: "I"}[kind]
+            code = {_SHORT: "H", _LONG: "I", _RATIONAL: "I"}[field_type]
             raw = struct.pack("<" + code * len(value), *value)
-            count = len(value) // 2 if kind == _RATIONAL else len(value)
+            count = len(value) // 2 if field_type == _RATIONAL else len(value)
         if len(raw) <= 4:
             field_bytes = raw.ljust(4, b"\0")
         else:
@@ -796,17 +835,12 @@ def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, A
             values.write(raw)
             if values.tell() % 2:
                 values.write(b"\0")
-        table.write(struct.pack("<HHI", tag, kind, count) + field_bytes)
-    table.write(b"\0\0\0\0")  # no further IFD
-
-    if values_offset + values.tell() >= 2**32:
-        msg = "TIFF cannot store an image this large (over 4 GiB); write .npy, or a smaller image"
-        raise UsageError(msg)
-    body.write(table.getvalue())
-    body.write(values.getvalue())
-    result = bytearray(body.getvalue())
-    result[4:8] = struct.pack("<I", ifd_offset)
-    return bytes(result)
+        table.write(struct.pack("<HHI", tag, field_type, count) + field_bytes)
+    next_link = ifd_offset + table.tell()
+    table.write(b"\0\0\0\0")  # no further IFD, unless the caller links one
+    out += table.getvalue()
+    out += values.getvalue()
+    return ifd_offset, next_link
 
 
 def _rational(value: float) -> list[int]:

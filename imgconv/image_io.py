@@ -45,7 +45,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, TextIO
 
@@ -434,6 +434,51 @@ def encode_picture(
         _BANDS_TO_MODE[bands], _size(array), np.ascontiguousarray(array).tobytes()
     )
     return _save(image, fmt, bands, metadata), warnings
+
+
+def encode_stack(
+    pages: Sequence[NDArray[np.generic]],
+    bands: tuple[str, ...],
+    format: str,
+    *,
+    names: Sequence[str] | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> bytes:
+    """Encode several maps of one shape and type: a multi-page TIFF or one ``.npy``.
+
+    Parameters
+    ----------
+    pages : sequence of ndarray
+        ``(H, W)`` or ``(H, W, C)`` arrays, all alike, uint8, uint16 or float32.
+    bands : tuple of str
+        Band names of every page.
+    format : str
+        ``TIFF`` (one page per map, named in its PageName tag) or ``NPY``
+        (one array of shape ``(K, H, W)`` or ``(K, H, W, C)``).
+    names : sequence of str, optional
+        A name per page (the kernel that made it).
+    info : mapping, optional
+        ``dpi`` and ``icc_profile`` for TIFF pages.
+
+    Raises
+    ------
+    UsageError
+        For any other format.
+    """
+    fmt = format.upper()
+    arrays = [np.asarray(p) for p in pages]
+    if fmt == "NPY":
+        out = io.BytesIO()
+        np.save(out, np.stack(arrays), allow_pickle=False)
+        return out.getvalue()
+    if fmt != "TIFF":
+        msg = (
+            f"--combine stack writes one map per kernel, which {fmt} cannot hold; "
+            "write .tiff (a page per map) or .npy"
+        )
+        raise UsageError(msg)
+    cubes = [a[:, :, np.newaxis] if a.ndim == 2 else a for a in arrays]
+    return deep.encode_tiff_pages(cubes, bands, _metadata(info or {}, bands), names)
 
 
 def _size(array: NDArray[np.generic]) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from .core.vocab import BORDER_ALIASES, BORDER_PICTURES, Border, Padding, parse_
 from .errors import ImgconvError
 
 if TYPE_CHECKING:
-    from .core.kernels import KernelSet
+    from .core.kernels import Bank, KernelSet
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,19 +30,23 @@ CONTEXT_SETTINGS: dict[str, Any] = {
 }
 
 
-class KernelType(click.ParamType["KernelSet"]):
-    """A built-in name (with parameters), a kernel file or an inline matrix."""
+class KernelType(click.ParamType["KernelSet | Bank | str"]):
+    """A built-in name (with parameters), a kernel file or an inline kernel.
+
+    ``-`` stays ``-``: the command reads the kernel from standard input once
+    it knows the image is not there too.
+    """
 
     name = "kernel"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """Resolve the argument to a KernelSet."""
-        if not isinstance(value, str):
+        """Resolve the argument to a KernelSet or Bank (or keep ``-``)."""
+        if not isinstance(value, str) or value == "-":
             return value
         from .kernel_source import resolve_kernel
 
         try:
-            kernels: KernelSet = resolve_kernel(value)
+            kernels: KernelSet | Bank = resolve_kernel(value)
         except ImgconvError as exc:
             self.fail(str(exc), param, ctx)
         return kernels

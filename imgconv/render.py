@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from fractions import Fraction
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .core.catalog import Builtin
-from .core.kernels import Kernel, KernelSet
+from .core.catalog import FAMILIES, Builtin
+from .core.kernels import Bank, Kernel, KernelSet
 
 _COMBINE_WORDS = {
     "magnitude": "the gradient magnitude sqrt(a^2 + b^2 + ...) of these kernels' results",
     "max": "the maximum of these kernels' results",
     "min": "the minimum of these kernels' results",
     "sum": "the sum of these kernels' results",
+    "stack": "each of these kernels' results, kept as a separate map",
+    None: "these kernels, with no rule to combine them: apply needs --combine",
 }
 
 
@@ -54,8 +57,28 @@ def format_number(value: float, digits: int = 6) -> str:
     return f"{value:.{digits}g}"
 
 
+def format_weight(value: float) -> str:
+    """A kernel weight: an integer, an exact small fraction (``1/9``), or 4 digits.
+
+    Examples
+    --------
+    >>> format_weight(-2.0), format_weight(1 / 9), format_weight(0.0297)
+    ('-2', '1/9', '0.0297')
+    """
+    if value == int(value):
+        return format_number(value)
+    fraction = Fraction(value).limit_denominator(64)
+    if abs(float(fraction) - value) <= 1e-12 * max(1.0, abs(value)):
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return format_number(value, digits=4)
+
+
+#: How an absent cell (outside the kernel's neighbourhood) is drawn.
+ABSENT = "\u00b7"
+
+
 def kernel_matrix(kernel: Kernel) -> Table:
-    """The weights as written (4 significant digits), negatives in red.
+    """The weights as written: negatives red, zeros dim, absent cells as a dot.
 
     The anchor cell is in brackets, which shows without colour too.
     """
@@ -68,8 +91,11 @@ def kernel_matrix(kernel: Kernel) -> Table:
         cells = []
         for x in range(kw):
             value = float(kernel.weights[y, x])
-            style = "red" if value < 0 else ("dim" if value == 0 else "")
-            text = format_number(value, digits=4)
+            if kernel.present is not None and not kernel.present[y, x]:
+                text, style = ABSENT, "dim"
+            else:
+                text = format_weight(value)
+                style = "red" if value < 0 else ("dim" if value == 0 else "")
             if (y, x) == (ay, ax):
                 text = f"[{text}]"
                 style = (style + " bold").strip()
@@ -89,17 +115,21 @@ def describe_kernel(kernel: Kernel, *, flipped: bool = False) -> RenderableType:
     ]
     notes = []
     if kernel.scale != 1:
-        notes.append(f"divided by {format_number(kernel.scale)}")
+        notes.append(f"divided by {format_weight(kernel.scale)}")
     if kernel.bias:
         notes.append(f"plus {format_number(kernel.bias)} (bias, in output units)")
     total = float(kernel.matrix.sum())
-    notes.append(f"applied weights sum to {format_number(round(total, 12))}")
+    notes.append(f"applied weights sum to {format_weight(round(total, 12))}")
+    if kernel.present is not None:
+        notes.append(f"{ABSENT} marks absent cells (weight 0)")
     lines.append(Text("; ".join(notes), style="italic"))
     return Group(*lines)
 
 
-def describe_set(kernels: KernelSet, *, flipped: bool = False) -> RenderableType:
-    """Every kernel of a set, and how their results combine."""
+def describe_set(
+    kernels: KernelSet, *, flipped: bool = False, elsewhere: str = ""
+) -> RenderableType:
+    """Every kernel of a set, how their results combine, and names elsewhere."""
     parts: list[RenderableType] = []
     if len(kernels.kernels) > 1:
         parts.append(Text.assemble((kernels.name, "bold"), f": {_COMBINE_WORDS[kernels.combine]}"))
@@ -107,15 +137,47 @@ def describe_set(kernels: KernelSet, *, flipped: bool = False) -> RenderableType
         parts.append(describe_kernel(kernel, flipped=flipped))
     if kernels.bias:
         parts.append(Text(f"then plus {format_number(kernels.bias)} (bias)", style="italic"))
+    if elsewhere:
+        parts.append(Text(f"Elsewhere: {elsewhere}", style="dim"))
     return Group(*parts)
 
 
-def catalogue_table(builtins: Iterable[Builtin]) -> Table:
-    """One row per built-in kernel: name, parameters and what it does."""
-    table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("parameters", no_wrap=True)
-    table.add_column("description")
-    for entry in builtins:
-        table.add_row(entry.name, entry.params, entry.summary)
-    return table
+def describe_bank(bank: Bank) -> RenderableType:
+    """A convolutional layer's kernels, channel by channel, with their biases."""
+    k, c, h, w = bank.shape
+    parts: list[RenderableType] = [
+        Text.assemble(
+            (bank.name, "bold"),
+            f"  a bank of {k} kernel(s), each {c} channel(s) deep, {h}x{w}: "
+            f"{k} x {c} x {h} x {w} weights + {k} biases = {k * c * h * w + k} parameters",
+        )
+    ]
+    for i in range(k):
+        for j in range(c):
+            parts.append(Text(f"kernel {i}, channel {j}", style="italic"))
+            parts.append(kernel_matrix(Kernel(bank.weights[i, j], name=f"{bank.name}[{i}]")))
+        parts.append(Text(f"kernel {i} bias {format_number(float(bank.bias[i]))}", style="italic"))
+    return Group(*parts)
+
+
+def catalogue_table(builtins: Iterable[Builtin]) -> RenderableType:
+    """The built-in kernels by family: name, parameters and what each does.
+
+    One title and table per family, with the same column widths throughout.
+    """
+    entries = list(builtins)
+    name_width = max(len(e.name) for e in entries) + 2
+    params_width = max(len(e.params) for e in entries)
+    parts: list[RenderableType] = []
+    for family, title in FAMILIES.items():
+        members = [e for e in entries if e.family == family]
+        if not members:
+            continue
+        table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, show_header=False)
+        table.add_column(no_wrap=True, min_width=name_width)
+        table.add_column(no_wrap=True, min_width=params_width)
+        table.add_column()
+        for entry in members:
+            table.add_row(Text("  " + entry.name, style="bold"), entry.params, entry.summary)
+        parts += [Text(title, style="bold underline"), table]
+    return Group(*parts)

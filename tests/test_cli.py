@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from imgconv.cli import cli
-from imgconv.core.catalog import BUILTINS, get_builtin
+from imgconv.core.catalog import BUILTINS, FAMILIES, get_builtin
 from imgconv.core.filtering import filter_image
 from imgconv.image_io import read_picture
 from imgconv.kernel_source import resolve_kernel
@@ -73,6 +73,23 @@ def test_every_command_has_help(runner: CliRunner, args: list[str]) -> None:
     assert result.exit_code == 0
     assert result.stdout.startswith("Usage: ")
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "example"),
+    [
+        ([], "imgconv kernels show gaussian:1.5"),
+        (["apply"], "imgconv apply kirsch:@ --combine stack camera.png compass.tiff"),
+        (["kernels", "show"], 'imgconv kernels show "3x3: 0,-1,0 -1,5,-1 0,-1,0"'),
+    ],
+)
+def test_help_examples_keep_one_command_a_line(
+    runner: CliRunner, args: list[str], example: str
+) -> None:
+    """Click's no-rewrap marker works: each example is a line of its own."""
+    lines = [line.strip() for line in run(runner, *args, "--help").stdout.splitlines()]
+    assert example in lines
+    assert "\\b" not in run(runner, *args, "--help").stdout
 
 
 def test_version(runner: CliRunner) -> None:
@@ -317,7 +334,16 @@ USAGE_ERRORS = [
         ["1,inf"],
         "Invalid value for 'KERNEL': kernel '1,inf': 'inf' in the row is not a finite number",
     ),
-    (["0,0;0,0", "--normalize"], "kernel '0,0;0,0' is all zeros; it cannot be normalized"),
+    (
+        ["0,0;0,0"],
+        "Invalid value for 'KERNEL': kernel '0,0;0,0' has only zero weights; expected at least "
+        "one non-zero weight",
+    ),
+    (
+        ["3x3: 0,0,0 0,-,0 0,0,0", "--normalize"],
+        "Invalid value for 'KERNEL': kernel '3x3: 0,0,0 0,-,0 0,0,0' has only zero weights; "
+        "expected at least one non-zero weight",
+    ),
     (
         ["box", "--stride", "0"],
         "Invalid value for '--stride': stride '0' is below 1; expected whole numbers >= 1",
@@ -531,13 +557,18 @@ def test_unexpected_errors_are_one_line(
 def test_kernels_list_names_every_builtin(runner: CliRunner) -> None:
     result = run(runner, "kernels", "list")
     assert result.exit_code == 0
-    names = [line.split()[0] for line in result.stdout.splitlines()[1:] if line[:1].strip()]
-    assert names == list(BUILTINS)
+    lines = result.stdout.splitlines()
+    # a name starts its row; wrapped descriptions continue on indented lines
+    names = [line.split()[0] for line in lines if line.startswith("  ") and line[2] != " "]
+    titles = [line.strip() for line in lines if line[:1].strip()]
+    assert sorted(names) == sorted(BUILTINS)
+    assert titles == list(FAMILIES.values())
 
 
 @pytest.mark.parametrize("name", list(BUILTINS))
 def test_kernels_show_json_matches_the_kernel(runner: CliRunner, name: str) -> None:
-    spec = {"log": "log:1", "dog": "dog:1,2", "motion": "motion:5"}.get(name, name)
+    required = {"log": "log:1", "dog": "dog:1,2", "motion": "motion:5", "disk": "disk:2"}
+    spec = {**required, "diamond": "diamond:2"}.get(name, name)
     result = run(runner, "kernels", "show", spec, "--json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
@@ -576,13 +607,14 @@ def test_kernels_show_draws_matrix_and_scale(runner: CliRunner) -> None:
     result = run(runner, "kernels", "show", "gaussian")
     assert result.exit_code == 0
     lines = [line.rstrip() for line in result.stdout.splitlines()]
-    assert lines == [
+    assert lines[:5] == [
         "gaussian  3x3, anchor 1,1 (in brackets), applied as written (correlation)",
         " 1    2  1",
         " 2  [4]  2",
         " 1    2  1",
         "divided by 16; applied weights sum to 1",
     ]
+    assert lines[5].startswith("Elsewhere: The 3x3 is ImageMagick Binomial / 16")
 
 
 def test_kernels_show_unknown(runner: CliRunner) -> None:
@@ -620,3 +652,67 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert done.stderr.startswith("Error: Invalid value for 'KERNEL': 'nope' is not a built-in")
     version = subprocess.run([sys.executable, "-m", "imgconv", "--version"], capture_output=True)
     assert version.stdout.decode().startswith("imgconv ")
+
+
+# --- combining several kernels -------------------------------------------------
+
+
+@pytest.mark.parametrize("combine", ["magnitude", "max", "min", "sum"])
+def test_combine_overrides_a_sets_rule(runner: CliRunner, tmp_path: Path, combine: str) -> None:
+    source = save(tmp_path / "in.png", GREY)
+    target = tmp_path / "out.png"
+    result = run(runner, "apply", "kirsch:>", source, str(target), "--combine", combine)
+    assert result.exit_code == 0, result.stderr
+    expected = filter_image(GREY, get_builtin("kirsch:>"), combine=combine).pixels  # type: ignore[typeddict-item]
+    np.testing.assert_array_equal(load(target), expected)
+
+
+def test_combine_stack_writes_every_map_to_npy(runner: CliRunner, tmp_path: Path) -> None:
+    source = save(tmp_path / "in.png", RGB)
+    target = tmp_path / "maps.npy"
+    result = run(
+        runner, "apply", "sobel:>", source, str(target), "--combine", "stack", "--map", "raw"
+    )
+    assert result.exit_code == 0, result.stderr
+    expected = [
+        filter_image(RGB, get_builtin(f"sobel:{a}"), map="raw").pixels for a in (0, 90, 180, 270)
+    ]
+    np.testing.assert_array_equal(np.load(target), np.stack(expected))
+
+
+def test_combine_stack_writes_a_page_per_map_to_tiff(runner: CliRunner, tmp_path: Path) -> None:
+    source = save(tmp_path / "in.png", RGB)
+    target = tmp_path / "maps.tiff"
+    result = run(runner, "apply", "kirsch:@", source, str(target), "--combine", "stack")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(target) as image:
+        assert image.n_frames == 8
+        for index, angle in enumerate(range(0, 360, 45)):
+            image.seek(index)
+            assert image.tag_v2[285] == f"kirsch:{angle}"  # PageName
+            expected = filter_image(RGB, get_builtin(f"kirsch:{angle}")).pixels
+            np.testing.assert_array_equal(np.asarray(image), expected)
+
+
+def test_combine_stack_needs_a_multi_map_format(runner: CliRunner, tmp_path: Path) -> None:
+    source = save(tmp_path / "in.png", GREY)
+    result = run(runner, "apply", "kirsch:@", source, str(tmp_path / "o.png"), "--combine", "stack")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --combine stack writes one map per kernel, which PNG cannot hold; write .tiff "
+        "(a page per map) or .npy\n",
+    )
+
+
+def test_a_file_of_kernels_needs_a_combine(runner: CliRunner, tmp_path: Path) -> None:
+    kernels = tmp_path / "pair.txt"
+    kernels.write_text("-1 0 1\n---\n1 0 -1\n")
+    source = save(tmp_path / "in.png", GREY)
+    result = run(runner, "apply", str(kernels), source, str(tmp_path / "o.png"))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: 'pair.txt' holds 2 kernels; say how to combine their results with --combine "
+        "magnitude|max|min|sum|stack\n",
+    )
+    done = run(runner, "apply", str(kernels), source, str(tmp_path / "o.png"), "--combine", "max")
+    assert done.exit_code == 0, done.stderr

@@ -14,7 +14,7 @@ import click
 import pytest
 
 from imgconv.cli import cli
-from imgconv.core.catalog import BUILTINS
+from imgconv.core.catalog import BUILTINS, FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -28,9 +28,13 @@ def kernel_table() -> str:
         return text.replace("|", "\\|").replace("*", "\\*")
 
     rows = ["| name | parameters | description |", "| --- | --- | --- |"]
-    for entry in BUILTINS.values():
-        params = f"`{entry.params}`" if entry.params else ""
-        rows.append(f"| `{entry.name}` | {params} | {cell(entry.summary)} |")
+    for family, title in FAMILIES.items():
+        rows.append(f"| **{title}** | | |")
+        for entry in BUILTINS.values():
+            if entry.family == family:
+                grammar = entry.params.replace("|", "\\|")  # GFM: a bar in a code span too
+                params = f"`{grammar}`" if entry.params else ""
+                rows.append(f"| `{entry.name}` | {params} | {cell(entry.summary)} |")
     return "\n".join(rows)
 
 

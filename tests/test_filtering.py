@@ -14,9 +14,10 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from imgconv.core.catalog import DIRECTIONS, get_builtin
+from imgconv.core.catalog import get_builtin
 from imgconv.core.convolve import correlate
 from imgconv.core.filtering import LUMA_WEIGHTS, Settings, filter_image
+from imgconv.core.kernel_builders import DIRECTIONS
 from imgconv.core.kernels import Kernel, KernelSet
 from imgconv.errors import GeometryError, KernelError, UsageError
 
@@ -135,7 +136,8 @@ def test_kernel_set_combinations(combine: str, expected: float) -> None:
 
 
 def test_kernels_of_different_sizes_in_one_set() -> None:
-    kernel_set = KernelSet("mixed", (Kernel(np.ones((3, 3)), name="a"), Kernel([[1]], name="b")))
+    kernels = (Kernel(np.ones((3, 3)), name="a"), Kernel([[1]], name="b"))
+    kernel_set = KernelSet("mixed", kernels, "sum")
     result = filter_image(np.ones((5, 5)), kernel_set, map="raw")  # same padding: same size
     np.testing.assert_allclose(result.pixels, 10.0)
     with pytest.raises(GeometryError) as info:

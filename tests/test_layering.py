@@ -53,3 +53,13 @@ def test_help_imports_no_numpy_scipy_pil_or_rich() -> None:
 
 def test_import_imgconv_is_light() -> None:
     assert imported_after("import imgconv") & {"numpy", "scipy", "PIL", "rich", "click"} == set()
+
+
+def test_every_public_name_resolves() -> None:
+    """``imgconv.NAME`` works for every name in ``__all__`` (the lazy API)."""
+    import imgconv
+
+    for name in imgconv.__all__:
+        assert getattr(imgconv, name) is not None, name
+    with pytest.raises(AttributeError):
+        _ = imgconv.no_such_name  # type: ignore[attr-defined]

@@ -17,8 +17,8 @@ pixels and the float feature maps out. The steps, in order:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,7 +35,7 @@ from .convolve import (
     work_dtype,
 )
 from .geometry import Geometry, plan
-from .kernels import Kernel, KernelSet, kernels_of
+from .kernels import COMBINES, Combine, Kernel, KernelSet, kernels_of
 from .mapping import DEPTHS, DepthName, MapMode, depth_of, map_values, units
 from .vocab import Border, Padding, parse_anchor, parse_pair
 
@@ -282,25 +282,35 @@ def filter_planes(
     return Filtered(maps, tuple(bands), tuple(flags), geometry, tuple(applier.methods))
 
 
+class FilterOptions(TypedDict, total=False):
+    """The keyword vocabulary of :func:`filter_image` and :func:`filter_stack`.
+
+    Declared once so every layer that passes them on (the file-level API,
+    the command line) agrees on names and types.
+    """
+
+    bands: Sequence[str] | None
+    flip: bool
+    padding: str | int | tuple[int, ...] | Padding
+    border: str | Border
+    stride: int | tuple[int, int] | str
+    dilation: int | tuple[int, int] | str
+    anchor: tuple[int, int] | str | None
+    channels: str
+    alpha: str
+    scale: float | None
+    bias: float | None
+    normalize: bool
+    combine: Combine | None
+    map: MapMode | None
+    depth: DepthName | None
+    method: str
+
+
 def filter_image(
     image: ArrayLike,
     kernel: KernelSet | Kernel | ArrayLike,
-    *,
-    bands: Sequence[str] | None = None,
-    flip: bool = False,
-    padding: str | int | tuple[int, ...] | Padding = "same",
-    border: str | Border = "edge",
-    stride: int | tuple[int, int] | str = 1,
-    dilation: int | tuple[int, int] | str = 1,
-    anchor: tuple[int, int] | str | None = None,
-    channels: str = "each",
-    alpha: str = "weighted",
-    scale: float | None = None,
-    bias: float | None = None,
-    normalize: bool = False,
-    map: MapMode | None = None,
-    depth: DepthName | None = None,
-    method: str = "auto",
+    **options: Unpack[FilterOptions],
 ) -> Result:
     """Filter an image array with a kernel, a kernel set or a matrix.
 
@@ -323,6 +333,9 @@ def filter_image(
         Replace the kernels' divisor, replace their bias (added after
         combining), or divide by the kernel sum (see
         :meth:`Kernel.normalized`).
+    combine : {'magnitude', 'max', 'min', 'sum'}, optional
+        How a set's results become one map; the set's own rule by default
+        (``sobel`` is a magnitude). ``stack`` is :func:`filter_stack`'s.
     map : {'clip', 'abs', 'shift', 'normalize', 'raw'}, optional
         Value mapping; ``raw`` for float depth, ``clip`` otherwise.
     depth : {'8', '16', 'float'}, optional
@@ -346,33 +359,90 @@ def filter_image(
     if data.ndim != 3 or data.shape[2] < 1:
         msg = f"image has shape {np.shape(image)}; expected (H, W) or (H, W, C)"
         raise GeometryError(msg)
+    bands = options.get("bands")
     band_names = tuple(b.upper() for b in bands) if bands else DEFAULT_BANDS.get(data.shape[2])
     if band_names is None or len(band_names) != data.shape[2]:
         msg = f"image has {data.shape[2]} channels; name them with bands=, e.g. ('R', 'G', 'B')"
         raise UsageError(msg)
     source = depth_of(data.dtype)
-    target = _output_depth(source.name, depth, map)
-    mode: MapMode = map or ("raw" if target == "float" else "clip")
+    map_mode = options.get("map")
+    target = _output_depth(source.name, options.get("depth"), map_mode)
+    mode: MapMode = map_mode or ("raw" if target == "float" else "clip")
     factor, maximum = units(source, DEPTHS[target])
 
     settings = Settings.parse(
-        flip=flip,
-        padding=padding,
-        border=border,
-        stride=stride,
-        dilation=dilation,
-        anchor=anchor,
-        channels=channels,
-        alpha=alpha,
-        method=method,
+        flip=options.get("flip", False),
+        padding=options.get("padding", "same"),
+        border=options.get("border", "edge"),
+        stride=options.get("stride", 1),
+        dilation=options.get("dilation", 1),
+        anchor=options.get("anchor"),
+        channels=options.get("channels", "each"),
+        alpha=options.get("alpha", "weighted"),
+        method=options.get("method", "auto"),
     )
-    kernel_set = prepare_kernels(kernels_of(kernel), scale=scale, bias=bias, normalize=normalize)
+    kernel_set = prepare_kernels(
+        kernels_of(kernel),
+        scale=options.get("scale"),
+        bias=options.get("bias"),
+        normalize=options.get("normalize", False),
+    )
+    kernel_set = with_combine(kernel_set, options.get("combine"))
+    if kernel_set.combine == "stack":
+        msg = "combine 'stack' keeps one map per kernel; use filter_stack() for it"
+        raise UsageError(msg)
     planes = data.astype(work_dtype(data.dtype))
     if factor != 1:
         planes *= planes.dtype.type(factor)
     filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
     pixels = map_planes(filtered, mode, target, maximum)
     return Result(pixels, filtered.bands, target, filtered)
+
+
+def filter_stack(
+    image: ArrayLike,
+    kernel: KernelSet | Kernel | ArrayLike,
+    **options: Unpack[FilterOptions],
+) -> list[Result]:
+    """Each kernel of a set on its own: one :class:`Result` per kernel, in order.
+
+    Takes the same options as :func:`filter_image` (``combine`` is ignored:
+    this is the ``stack`` combination). Each map gets the set's bias.
+    """
+    kernel_set = prepare_kernels(
+        kernels_of(kernel),
+        scale=options.get("scale"),
+        bias=options.get("bias"),
+        normalize=options.get("normalize", False),
+    )
+    single: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
+    single["combine"] = None
+    return [
+        filter_image(image, KernelSet(k.name, (k,), bias=kernel_set.bias), **single)
+        for k in kernel_set.kernels
+    ]
+
+
+def with_combine(kernels: KernelSet, combine: Combine | None) -> KernelSet:
+    """The set with ``combine`` as its rule (or its own); one is needed for several kernels.
+
+    Raises
+    ------
+    UsageError
+        For an unknown rule, or several kernels and no rule at all (a
+        user's file of kernels does not say how to combine them).
+    """
+    if combine is not None and combine not in COMBINES:
+        msg = f"unknown combine {combine!r}; expected one of {', '.join(COMBINES)}"
+        raise UsageError(msg)
+    chosen = combine or kernels.combine
+    if len(kernels.kernels) > 1 and chosen is None:
+        msg = (
+            f"{kernels.name!r} holds {len(kernels.kernels)} kernels; say how to combine "
+            f"their results with --combine {'|'.join(COMBINES)}"
+        )
+        raise UsageError(msg)
+    return kernels if chosen == kernels.combine else replace(kernels, combine=chosen)
 
 
 def map_planes(
@@ -599,7 +669,11 @@ def _alpha_weighted(
     return out.astype(plain.dtype, copy=False)
 
 
-def _combine(results: list[FloatArray], how: str) -> FloatArray:
+def _combine(results: list[FloatArray], how: Combine | None) -> FloatArray:
+    if how is None or how == "stack":
+        # with_combine() refuses these before any work is done.
+        msg = f"cannot combine {len(results)} maps into one with {how!r}"
+        raise UsageError(msg)
     stack = np.stack(results)
     combined: FloatArray
     if how == "magnitude":
