@@ -87,10 +87,14 @@ def as_kernel_set(kernel: str | KernelSet | Kernel | Bank, stdin: BinaryIO | Non
         kernels = spec.as_kernels()
         if kernels is None:
             k, c, h, w = spec.shape
+            what = (
+                f"a kernel {c} channels deep"
+                if k == 1
+                else f"a bank of {k} kernels {c} channels deep"
+            )
             msg = (
-                f"kernel {spec.name!r} is a bank of {k} kernel(s) {c} channels deep "
-                f"({k} x {c} x {h} x {w}); apply takes 2-D kernels (H x W, or K x 1 x H x W), "
-                "each applied to every channel on its own"
+                f"kernel {spec.name!r} is {what} ({k} x {c} x {h} x {w}); apply takes 2-D "
+                "kernels (H x W, or K x 1 x H x W), each applied to every channel on its own"
             )
             raise KernelError(msg)
         return kernels

@@ -148,8 +148,9 @@ def describe_bank(bank: Bank) -> RenderableType:
     parts: list[RenderableType] = [
         Text.assemble(
             (bank.name, "bold"),
-            f"  a bank of {k} kernel(s), each {c} channel(s) deep, {h}x{w}: "
-            f"{k} x {c} x {h} x {w} weights + {k} biases = {k * c * h * w + k} parameters",
+            f"  a bank of {_count(k, 'kernel')}, each {_count(c, 'channel')} deep, {h}x{w}: "
+            f"{k} x {c} x {h} x {w} weights + {_count(k, 'bias', 'biases')} = "
+            f"{k * c * h * w + k} parameters",
         )
     ]
     for i in range(k):
@@ -158,6 +159,10 @@ def describe_bank(bank: Bank) -> RenderableType:
             parts.append(kernel_matrix(Kernel(bank.weights[i, j], name=f"{bank.name}[{i}]")))
         parts.append(Text(f"kernel {i} bias {format_number(float(bank.bias[i]))}", style="italic"))
     return Group(*parts)
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def catalogue_table(builtins: Iterable[Builtin]) -> RenderableType:
