@@ -516,7 +516,7 @@ TEXT_ERRORS: list[tuple[str, str | None, str]] = [
     (
         "3 1\n1 2 1\n4 5 6\n",
         "mat",
-        "kernel 'k': the header '3 1' (W H) needs 1 rows but it has 2",
+        "kernel 'k': the header '3 1' (W H) needs 1 row but it has 2",
     ),
     (
         "3 2\n1 2 1\n1 2\n",

@@ -669,7 +669,8 @@ def parse_vips_mat(text: str, name: str = "kernel") -> KernelSet:
     size = f"'{header[0]} {header[1]}' (W H)"
     rows = lines[1:]
     if len(rows) != height:
-        msg = f"kernel {name!r}: the header {size} needs {height} rows but it has {len(rows)}"
+        needs = "1 row" if height == 1 else f"{height} rows"
+        msg = f"kernel {name!r}: the header {size} needs {needs} but it has {len(rows)}"
         raise KernelError(msg)
     weights = []
     for number, line in enumerate(rows, start=2):
