@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import BinaryIO, Unpack
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .core.filtering import (
     FilterOptions,
     Result,
@@ -30,9 +33,10 @@ from .image_io import (
     write_output,
 )
 from .kernel_source import resolve_kernel
+from .matrix_io import NUMBER_FORMATS
 
 #: Formats that hold a stack of maps (``--combine stack``).
-STACK_FORMATS = frozenset({"TIFF", "NPY"})
+STACK_FORMATS = frozenset({"TIFF", "NPY", "TXT", "CSV"})
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,13 @@ class Applied:
 
     Attributes
     ----------
-    source, target : str
-        Input and output as given (``-`` for the standard streams).
-    format : str
-        Output format (``PNG``, ``TIFF``, ``NPY``, ...).
+    source : str
+        Input as given (``-`` for standard input).
+    target : str or None
+        Output as given (``-`` for standard output); None when nothing
+        was written (the maps were only wanted for printing).
+    format : str or None
+        Output format (``PNG``, ``TIFF``, ``NPY``, ``TXT``, ...).
     kernels : KernelSet
         The kernels applied (after ``scale``/``normalize``/``bias``, with
         the combine rule used).
@@ -58,11 +65,17 @@ class Applied:
         The convolution method chosen per kernel.
     warnings : tuple of str
         Things the user should know (e.g. alpha dropped for JPEG).
+    maps : tuple of (str, ndarray)
+        Every computed feature map before value mapping, in working units
+        (0..255 for 8-bit input; as given for a numeric matrix), labelled:
+        one per output band, for each kernel with ``stack``.
+    numeric : bool
+        Whether the input was a numeric matrix rather than an image.
     """
 
     source: str
-    target: str
-    format: str
+    target: str | None
+    format: str | None
     kernels: KernelSet
     in_bands: tuple[str, ...]
     out_bands: tuple[str, ...]
@@ -70,6 +83,8 @@ class Applied:
     geometry: Geometry
     methods: tuple[str, ...]
     warnings: tuple[str, ...]
+    maps: tuple[tuple[str, NDArray[np.floating]], ...] = ()
+    numeric: bool = False
 
 
 def as_kernel_set(kernel: str | KernelSet | Kernel | Bank, stdin: BinaryIO | None) -> KernelSet:
@@ -104,29 +119,34 @@ def as_kernel_set(kernel: str | KernelSet | Kernel | Bank, stdin: BinaryIO | Non
 def apply_file(
     kernel: str | KernelSet | Kernel | Bank,
     source: str,
-    target: str,
+    target: str | None,
     *,
     format: str | None = None,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     **options: Unpack[FilterOptions],
 ) -> Applied:
-    """Filter the image at ``source`` and write it to ``target``.
+    """Filter the image or numeric matrix at ``source`` and write it to ``target``.
 
     Parameters
     ----------
     kernel : str, KernelSet, Kernel or Bank
         A built-in name, kernel file, inline kernel or ``-`` (standard
         input), or kernel objects.
-    source, target : str
-        Paths, or ``-`` for standard input/output (``stdin``/``stdout``
-        streams may be given; the process's binary streams by default).
+    source : str
+        A path, or ``-`` for standard input (``stdin`` may be given; the
+        process's binary stream by default). An image, or a numeric matrix
+        (``.txt``, ``.csv``, ``.npy``) whose numbers are used as they are.
+    target : str or None
+        A path, ``-`` for standard output (``stdout``), or None to write
+        nothing and only compute (see :attr:`Applied.maps`).
     format : str, optional
         Output format; from ``target``'s suffix by default (PNG for ``-``).
     **options
         As :func:`imgconv.core.filtering.filter_image` takes them. With
         ``combine="stack"`` each kernel's map is written: one page each in
-        a TIFF, or one ``(K, H, W[, C])`` array in ``.npy``.
+        a TIFF, one ``(K, H, W[, C])`` array in ``.npy``, or a block each in
+        ``.txt`` and ``.csv``.
 
     Returns
     -------
@@ -135,7 +155,8 @@ def apply_file(
     Raises
     ------
     UsageError
-        Bad options, or an output format that cannot hold the result.
+        Bad options, or an output format that cannot hold the result (a
+        numeric matrix has no pixel range: it is written as numbers only).
     ImageReadError, ImageWriteError
         The input cannot be read or the output written; the output is then
         left as it was (writes are atomic).
@@ -151,31 +172,40 @@ def apply_file(
     )
     prepared = with_combine(prepared, options.get("combine"))
     stacked = prepared.combine == "stack" and len(prepared.kernels) > 1
-    out_format = output_format(target, format)
-    _check_format(out_format, options, stacked=stacked)
+    out_format = None if target is None else output_format(target, format)
+    if out_format is not None:
+        _check_format(out_format, options, stacked=stacked)
     picture = read_picture(source, stdin=stdin)
     rest: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
     rest["bands"] = picture.bands
     rest["combine"] = prepared.combine
+    if picture.numeric:
+        _check_numeric(source, out_format, len(picture.bands), options)
+        rest["map"], rest["depth"] = "raw", "float"
     warnings: list[str] = []
     if stacked:
         results = filter_stack(picture.pixels, prepared, **rest)
-        data = encode_stack(
-            [r.pixels for r in results],
-            results[0].bands,
-            out_format,
-            names=[k.name for k in prepared.kernels],
-            info=picture.info,
-        )
-        result: Result = results[0]
-        methods = tuple(m for r in results for m in r.filtered.methods)
+        names = [k.name for k in prepared.kernels]
     else:
         if prepared.combine == "stack":  # one kernel: its map is the stack
             rest["combine"] = None
-        result = filter_image(picture.pixels, prepared, **rest)
-        data, warnings = encode_picture(result.pixels, result.bands, out_format, info=picture.info)
-        methods = result.filtered.methods
-    write_output(data, target, stdout=stdout)
+        results = [filter_image(picture.pixels, prepared, **rest)]
+        names = [prepared.name]
+    if target is not None and out_format is not None:
+        if stacked:
+            data = encode_stack(
+                [r.pixels for r in results],
+                results[0].bands,
+                out_format,
+                names=names,
+                info=picture.info,
+            )
+        else:
+            data, warnings = encode_picture(
+                results[0].pixels, results[0].bands, out_format, info=picture.info
+            )
+        write_output(data, target, stdout=stdout)
+    result = results[0]
     return Applied(
         source=source,
         target=target,
@@ -185,9 +215,50 @@ def apply_file(
         out_bands=result.bands,
         depth=result.depth,
         geometry=result.filtered.geometry,
-        methods=methods,
+        methods=tuple(m for r in results for m in r.filtered.methods),
         warnings=tuple(warnings),
+        maps=tuple(_labelled_maps(names, results)),
+        numeric=picture.numeric,
     )
+
+
+def _labelled_maps(
+    names: list[str], results: list[Result]
+) -> list[tuple[str, NDArray[np.floating]]]:
+    """One map per kernel and band, named ``KERNEL`` or ``KERNEL BAND``."""
+    labelled = []
+    for name, result in zip(names, results, strict=True):
+        maps, bands = result.filtered.maps, result.filtered.bands
+        for index, band in enumerate(bands):
+            label = name if len(bands) == 1 else f"{name} {band}"
+            labelled.append((label, maps[:, :, index]))
+    return labelled
+
+
+def _check_numeric(
+    source: str, out_format: str | None, channels: int, options: FilterOptions
+) -> None:
+    """A numeric matrix has no pixel range: its results are numbers, written as numbers."""
+    where = "standard input" if source == "-" else repr(source)
+    if out_format == "TIFF" and channels > 1:
+        msg = (
+            f"INPUT {where} is a numeric matrix of {channels} channels; a float TIFF holds "
+            "one here: write .txt, .csv or .npy"
+        )
+        raise UsageError(msg)
+    if out_format is not None and out_format not in NUMBER_FORMATS | {"TIFF"}:
+        msg = (
+            f"INPUT {where} is a numeric matrix, which has no pixel range to make {out_format} "
+            "pixels from; write .txt, .csv, .npy or .tiff, or use --print"
+        )
+        raise UsageError(msg)
+    for option, value in (("--map", options.get("map")), ("--depth", options.get("depth"))):
+        if value is not None and value not in ("raw", "float"):
+            msg = (
+                f"{option} {value} maps pixels to an image range; INPUT {where} is a numeric "
+                "matrix, whose results are kept as numbers"
+            )
+            raise UsageError(msg)
 
 
 def _check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> None:
@@ -203,6 +274,6 @@ def _check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> 
     if stacked and out_format not in STACK_FORMATS:
         msg = (
             f"--combine stack writes one map per kernel, which {out_format} cannot hold; "
-            "write .tiff (a page per map) or .npy"
+            "write .tiff (a page per map), .npy, .txt or .csv"
         )
         raise UsageError(msg)

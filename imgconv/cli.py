@@ -21,9 +21,12 @@ import click
 
 from . import __version__
 from .errors import ImgconvError
-from .options import CONTEXT_SETTINGS, KERNEL, FiniteFloat, geometry_options
+from .options import CONTEXT_SETTINGS, KERNEL, FiniteFloat, geometry_options, print_options
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from .core.kernels import Bank, KernelSet
     from .core.vocab import Border, Padding
 
@@ -101,7 +104,7 @@ def cli() -> None:
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @click.argument("kernel", type=KERNEL)
 @click.argument("input", metavar="INPUT")
-@click.argument("output", metavar="OUTPUT")
+@click.argument("output", metavar="[OUTPUT]", required=False)
 @geometry_options(padding="same", border="edge")
 @click.option(
     "--channels",
@@ -141,12 +144,13 @@ def cli() -> None:
 )
 @click.option(
     "--combine",
-    type=click.Choice(["magnitude", "max", "min", "sum", "stack"]),
+    type=click.Choice(["magnitude", "max", "min", "sum", "stack", "chain"]),
     default=None,
     help="How the results of several kernels (a set such as sobel or kirsch:@, or a file "
-    "of kernels) become one: magnitude sqrt(a^2+b^2+...), max, min, sum, or stack (keep "
-    "every map: a page each in .tiff, or one .npy). Sets have their own rule; a file "
-    "of kernels needs this.",
+    "of kernels) become one: magnitude sqrt(a^2+b^2+...), max, min, sum, stack (keep "
+    "every map: a page each in .tiff, one .npy, a block each in .txt/.csv), or chain "
+    "(each kernel filters the previous result, as ImageMagick does). Sets have their own "
+    "rule; a file of kernels needs this.",
 )
 @click.option(
     "--map",
@@ -168,14 +172,15 @@ def cli() -> None:
     "out_format",
     default=None,
     metavar="FMT",
-    help="Output format (png, jpeg, tiff, webp, bmp, npy, ...); from OUTPUT's suffix by "
-    "default, PNG for '-'.",
+    help="Output format (png, jpeg, tiff, webp, bmp, npy, txt, csv, ...); from OUTPUT's "
+    "suffix by default, PNG for '-'.",
 )
+@print_options
 @click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was computed, and how.")
 def apply(
     kernel: KernelSet | Bank | str,
     input: str,
-    output: str,
+    output: str | None,
     flip: bool,
     padding: Padding,
     border: Border,
@@ -191,34 +196,33 @@ def apply(
     map_mode: Any,
     depth: Any,
     out_format: str | None,
+    print_as: str | None,
+    print_to: str | None,
     verbose: bool,
 ) -> None:
-    """Filter INPUT with KERNEL and write OUTPUT.
+    """Filter INPUT with KERNEL and write OUTPUT (and --print the maps).
 
     KERNEL is a built-in name (see 'imgconv kernels list'), with parameters
     after a colon (box:5, gaussian:1.5, sobel:45, kirsch:@), a kernel file
     (text grid, ImageMagick string, libvips .mat, .npy or .json), an inline
     kernel (rows separated by ';', numbers by ',' or spaces; or
     "3x3: ..."; or JSON), or '-' to read the kernel from standard input.
-    INPUT and OUTPUT may be '-' for standard input and output.
+    INPUT is an image, or a numeric matrix (.txt or .csv grid, .npy) whose
+    numbers are used as they are. INPUT and OUTPUT may be '-' for standard
+    input and output; OUTPUT may be left out with --print.
 
     \b
     Examples:
       imgconv apply sobel-x camera.png edges.png
+      imgconv apply "0,0,1;1,0,0;0,1,1" image.txt --padding valid --print
       imgconv apply gaussian:2 --stride 2 photo.jpg small.png
       imgconv apply sobel-x --map raw camera.png gradient.tiff
       imgconv apply kirsch:@ --combine stack camera.png compass.tiff
       cat photo.png | imgconv apply sharpen - - > sharp.png
     """
     from .api import apply_file
-    from .image_io import is_terminal
 
-    if output == "-" and is_terminal(sys.stdout):
-        message = (
-            "refusing to write binary image data to a terminal; "
-            "redirect standard output or give an OUTPUT file"
-        )
-        raise click.UsageError(message)
+    _check_outputs(output, print_as, print_to)
     applied = apply_file(
         kernel,
         input,
@@ -243,18 +247,88 @@ def apply(
     )
     for warning in applied.warnings:
         click.echo(f"Warning: {warning}", err=True)
+    if print_as is not None:
+        _print_maps(applied.maps, print_as, output, print_to)
     if verbose:
         geometry = applied.geometry
         (h, w), (ho, wo) = geometry.in_shape, geometry.out_shape
         shapes = ", ".join(f"{k.shape[0]}x{k.shape[1]}" for k in applied.kernels.kernels)
+        written = "nothing written" if output is None else f"{output} {applied.format}"
+        depth = "numbers" if applied.numeric else f"{applied.depth}-bit"
         click.echo(
             f"imgconv: {applied.kernels.name} ({shapes}{', flipped' if flip else ''}) on "
-            f"{input} {h}x{w} {''.join(applied.in_bands)} -> {output} {ho}x{wo} "
-            f"{''.join(applied.out_bands)} {applied.depth}-bit {applied.format}; padding "
+            f"{input} {h}x{w} {''.join(applied.in_bands)} -> {ho}x{wo} "
+            f"{''.join(applied.out_bands)} {depth}, {written}; padding "
             f"{padding} {geometry.pads}, border {border}, stride {stride[0]},{stride[1]}, "
             f"dilation {dilation[0]},{dilation[1]}, method {', '.join(applied.methods)}",
             err=True,
         )
+
+
+def _check_outputs(output: str | None, print_as: str | None, print_to: str | None) -> None:
+    """Refuse, before any work, output that has nowhere to go or would reach a terminal."""
+    from .image_io import is_terminal
+
+    if output is None and print_as is None:
+        message = "missing OUTPUT; give an output file, '-', or --print"
+        raise click.UsageError(message)
+    if print_to is not None and print_as is None:
+        message = "--print-to names where --print writes; add --print"
+        raise click.UsageError(message)
+    if output == "-" and is_terminal(sys.stdout):
+        message = (
+            "refusing to write binary image data to a terminal; "
+            "redirect standard output or give an OUTPUT file"
+        )
+        raise click.UsageError(message)
+    if print_as == "npy" and print_to is None:
+        stream = sys.stdout if output is None else sys.stderr
+        if is_terminal(stream):
+            where = "standard output" if output is None else "standard error"
+            message = (
+                f"refusing to write .npy data to a terminal ({where}); "
+                "redirect it or use --print-to FILE"
+            )
+            raise click.UsageError(message)
+
+
+def _print_maps(
+    maps: Sequence[tuple[str, NDArray[np.floating]]],
+    how: str,
+    output: str | None,
+    print_to: str | None,
+) -> None:
+    """Print the maps where the rules say: see ``--print``'s help."""
+    from .image_io import write_output
+    from .matrix_io import encode_numbers
+    from .render import feature_maps, make_console
+
+    if how == "table" and print_to is None:
+        console = make_console(stderr=output == "-")
+        console.print(feature_maps(maps, console.width))
+        return
+    if how == "table":
+        console = make_console(record=True)
+        with console.capture():
+            console.print(feature_maps(maps, console.width))
+        data = console.export_text().encode("utf-8")
+    elif len(maps) == 1:
+        data = encode_numbers(maps[0][1], how.upper())
+    elif how == "csv":  # a block per map, each after its name
+        blocks = [encode_numbers(values, "CSV", names=[label]) for label, values in maps]
+        data = b"\n".join(blocks)
+    else:
+        import numpy
+
+        data = encode_numbers(numpy.stack([values for _, values in maps]), "NPY")
+    if print_to is not None:
+        write_output(data, print_to)
+    elif output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stderr.buffer.write(data)
+        sys.stderr.buffer.flush()
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)

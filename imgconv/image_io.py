@@ -55,9 +55,18 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import deep
 from .errors import ImageReadError, ImageWriteError, UsageError
+from .matrix_io import (
+    MATRIX_SUFFIXES,
+    NUMBER_FORMATS,
+    encode_numbers,
+    is_npy,
+    looks_like_numbers,
+    matrix_bands,
+    read_matrix,
+)
 
 #: Formats that can hold float samples.
-FLOAT_FORMATS: frozenset[str] = frozenset({"TIFF", "NPY"})
+FLOAT_FORMATS: frozenset[str] = frozenset({"TIFF", *NUMBER_FORMATS})
 
 #: Formats that can hold 16-bit grey through Pillow's ``I;16`` mode
 #: (each checked by a round trip).
@@ -93,12 +102,17 @@ class Picture:
     info : dict
         Metadata worth carrying to the output: ``dpi`` and ``icc_profile``
         when the source had them.
+    numeric : bool
+        True for a numeric matrix (``.txt``, ``.csv``, ``.npy``): float64
+        numbers used as they are, bands ``V`` or ``C1 C2 ...``
+        (see :mod:`imgconv.matrix_io`).
     """
 
     pixels: NDArray[np.generic]
     bands: tuple[str, ...]
     format: str | None
     info: dict[str, Any]
+    numeric: bool = False
 
 
 # --------------------------------------------------------------------------
@@ -139,6 +153,10 @@ def read_picture(source: str | os.PathLike[str], *, stdin: BinaryIO | None = Non
         if not data:
             msg = "standard input is empty; expected image data"
             raise ImageReadError(msg)
+        if is_npy(data):
+            return _matrix(data, label, "NPY")
+        if looks_like_numbers(data) and not _pillow_knows(data):
+            return _matrix(data, label, "TXT")
     else:
         name = os.fspath(source)
         label = repr(name)
@@ -146,7 +164,23 @@ def read_picture(source: str | os.PathLike[str], *, stdin: BinaryIO | None = Non
         if not data:
             msg = f"{label} is empty; expected image data"
             raise ImageReadError(msg)
+        kind = MATRIX_SUFFIXES.get(os.path.splitext(name)[1].lower())
+        if kind is not None:
+            return _matrix(data, label, kind)
     return _decode(data, label)
+
+
+def _matrix(data: bytes, label: str, kind: str) -> Picture:
+    pixels = read_matrix(data, label, kind)
+    return Picture(pixels, matrix_bands(pixels.shape[2]), kind, {}, numeric=True)
+
+
+def _pillow_knows(data: bytes) -> bool:
+    """Whether Pillow takes ``data`` for an image (a broken one too: decoding reports it)."""
+    try:
+        return _open(data) is not None
+    except Exception:  # any other failure means Pillow recognised a format
+        return True
 
 
 def _read_file(name: str) -> bytes:
@@ -271,7 +305,7 @@ def _carried_info(image: Image.Image) -> dict[str, Any]:
 def _savable_formats() -> dict[str, str]:
     """Formats imgconv can write, lowercase name to Pillow's name."""
     Image.init()
-    formats = {"npy": "NPY"}
+    formats = {"npy": "NPY", "txt": "TXT", "csv": "CSV"}
     for name in Image.SAVE:
         opener = Image.OPEN.get(name)
         factory = opener[0] if opener else None
@@ -331,8 +365,8 @@ def _unknown_format(name: str, formats: Mapping[str, str]) -> UsageError:
 
 
 def _suffix_format(suffix: str, formats: Mapping[str, str]) -> str | None:
-    if suffix == ".npy":
-        return "NPY"
+    if suffix in MATRIX_SUFFIXES:
+        return MATRIX_SUFFIXES[suffix]
     name = Image.registered_extensions().get(suffix)
     return name if name is not None and name.lower() in formats else None
 
@@ -384,6 +418,12 @@ def encode_picture(
     if array.ndim == 2:
         array = array[:, :, np.newaxis]
     bands = tuple(bands)
+    if fmt in NUMBER_FORMATS and array.ndim == 3 and array.shape[2] == len(bands):
+        # Numbers as they are, whatever the bands: one map (H, W) or one per band.
+        if fmt == "NPY":
+            return encode_numbers(array[:, :, 0] if len(bands) == 1 else array, fmt), []
+        names = list(bands) if len(bands) > 1 else None
+        return encode_numbers(np.moveaxis(array, -1, 0), fmt, names=names), []
     if bands not in _BANDS_TO_MODE or array.ndim != 3 or array.shape[2] != len(bands):
         msg = f"pixels of shape {np.shape(pixels)} do not fit bands {bands}"
         raise ValueError(msg)
@@ -395,12 +435,6 @@ def encode_picture(
         raise _unknown_format(format, formats)
     metadata = _metadata(info or {}, bands)
     warnings: list[str] = []
-    out = io.BytesIO()
-
-    if fmt == "NPY":
-        np.save(out, array[:, :, 0] if len(bands) == 1 else array, allow_pickle=False)
-        return out.getvalue(), warnings
-
     if array.dtype == np.uint16:
         if len(bands) == 1 and fmt in _GREY16_FORMATS:
             image = Image.frombytes("I;16", _size(array), array.astype("<u2").tobytes())
@@ -444,7 +478,7 @@ def encode_stack(
     names: Sequence[str] | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Encode several maps of one shape and type: a multi-page TIFF or one ``.npy``.
+    """Encode several maps of one shape and type: a multi-page TIFF, one ``.npy``, or text.
 
     Parameters
     ----------
@@ -453,8 +487,9 @@ def encode_stack(
     bands : tuple of str
         Band names of every page.
     format : str
-        ``TIFF`` (one page per map, named in its PageName tag) or ``NPY``
-        (one array of shape ``(K, H, W)`` or ``(K, H, W, C)``).
+        ``TIFF`` (one page per map, named in its PageName tag), ``NPY``
+        (one array of shape ``(K, H, W)`` or ``(K, H, W, C)``), or ``TXT``
+        and ``CSV`` (a block per map and band, each after a ``# NAME`` line).
     names : sequence of str, optional
         A name per page (the kernel that made it).
     info : mapping, optional
@@ -468,13 +503,18 @@ def encode_stack(
     fmt = format.upper()
     arrays = [np.asarray(p) for p in pages]
     if fmt == "NPY":
-        out = io.BytesIO()
-        np.save(out, np.stack(arrays), allow_pickle=False)
-        return out.getvalue()
+        return encode_numbers(np.stack(arrays), fmt)
+    if fmt in NUMBER_FORMATS:  # text: a block per map and band
+        planes = [a if a.ndim == 2 else a[:, :, 0] for a in arrays]
+        labels = list(names) if names else [f"map {i + 1}" for i in range(len(arrays))]
+        if arrays[0].ndim == 3 and arrays[0].shape[2] > 1:
+            planes = [a[:, :, c] for a in arrays for c in range(a.shape[2])]
+            labels = [f"{label} {band}" for label in labels for band in bands]
+        return encode_numbers(np.stack(planes), fmt, names=labels)
     if fmt != "TIFF":
         msg = (
             f"--combine stack writes one map per kernel, which {fmt} cannot hold; "
-            "write .tiff (a page per map) or .npy"
+            "write .tiff (a page per map), .npy, .txt or .csv"
         )
         raise UsageError(msg)
     cubes = [a[:, :, np.newaxis] if a.ndim == 2 else a for a in arrays]

@@ -204,3 +204,26 @@ def geometry_options(*, padding: str = "same", border: str = "edge") -> Callable
         return command
 
     return decorate
+
+
+def print_options(command: F) -> F:
+    """``--print [table|csv|npy]`` and ``--print-to FILE``."""
+    command = click.option(
+        "--print-to",
+        "print_to",
+        default=None,
+        metavar="FILE",
+        help="Write what --print prints to FILE instead of the terminal.",
+    )(command)
+    return click.option(
+        "--print",
+        "print_as",
+        type=click.Choice(["table", "csv", "npy"]),
+        is_flag=False,
+        flag_value="table",
+        default=None,
+        help="Print every computed map before value mapping: table (the default: every "
+        "number of a small map; a summary and heat map of a large one), csv, or npy. To "
+        "stdout when there is no OUTPUT, else tables to stdout and csv/npy to stderr; to "
+        "stderr whenever the image goes to stdout.",
+    )(command)

@@ -926,7 +926,7 @@ def test_freichen_10_needs_a_combine() -> None:
         filter_image(image, get_builtin("freichen:10"))
     assert str(caught.value) == (
         "'freichen:10' holds 9 kernels; say how to combine their results with "
-        "--combine magnitude|max|min|sum|stack"
+        "--combine magnitude|max|min|sum|stack|chain"
     )
     kernel_set = get_builtin("freichen:10")
     result = filter_image(image, kernel_set, combine="sum", map="raw")

@@ -258,9 +258,9 @@ def test_verbose_says_what_was_computed(runner: CliRunner, tmp_path: Path) -> No
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == (
-        f"imgconv: sobel (3x3, 3x3) on {source} 23x31 L -> {tmp_path / 'o.png'} 12x16 L "
-        "8-bit PNG; padding same (1, 1, 1, 1), border edge, stride 2,2, dilation 1,1, "
-        "method direct, direct\n"
+        f"imgconv: sobel (3x3, 3x3) on {source} 23x31 L -> 12x16 L 8-bit, "
+        f"{tmp_path / 'o.png'} PNG; padding same (1, 1, 1, 1), border edge, stride 2,2, "
+        "dilation 1,1, method direct, direct\n"
     )
 
 
@@ -422,7 +422,8 @@ def test_missing_argument(runner: CliRunner) -> None:
     result = run(runner, "apply", "box", "in.png")
     assert (result.exit_code, result.stderr) == (
         2,
-        "Error: Missing argument 'OUTPUT'. (see 'imgconv apply --help')\n",
+        "Error: missing OUTPUT; give an output file, '-', or --print "
+        "(see 'imgconv apply --help')\n",
     )
 
 
@@ -700,7 +701,7 @@ def test_combine_stack_needs_a_multi_map_format(runner: CliRunner, tmp_path: Pat
     assert (result.exit_code, result.stderr) == (
         2,
         "Error: --combine stack writes one map per kernel, which PNG cannot hold; write .tiff "
-        "(a page per map) or .npy\n",
+        "(a page per map), .npy, .txt or .csv\n",
     )
 
 
@@ -712,7 +713,7 @@ def test_a_file_of_kernels_needs_a_combine(runner: CliRunner, tmp_path: Path) ->
     assert (result.exit_code, result.stderr) == (
         2,
         "Error: 'pair.txt' holds 2 kernels; say how to combine their results with --combine "
-        "magnitude|max|min|sum|stack\n",
+        "magnitude|max|min|sum|stack|chain\n",
     )
     done = run(runner, "apply", str(kernels), source, str(tmp_path / "o.png"), "--combine", "max")
     assert done.exit_code == 0, done.stderr

@@ -192,7 +192,7 @@ def test_two_dimensional_pixels_are_one_band() -> None:
 
 
 def test_float_formats() -> None:
-    assert frozenset({"TIFF", "NPY"}) == FLOAT_FORMATS
+    assert frozenset({"TIFF", "NPY", "TXT", "CSV"}) == FLOAT_FORMATS
 
 
 @pytest.mark.parametrize(
@@ -809,10 +809,14 @@ def test_other_os_errors_name_the_reason(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_not_an_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    Path("notes.txt").write_text("hello\n")
+    Path("notes.md").write_text("hello\n")
+    with pytest.raises(ImageReadError) as caught:
+        read_picture("notes.md")
+    assert str(caught.value) == "'notes.md' is not an image Pillow can read"
+    Path("notes.txt").write_text("hello\n")  # .txt is a numeric matrix
     with pytest.raises(ImageReadError) as caught:
         read_picture("notes.txt")
-    assert str(caught.value) == "'notes.txt' is not an image Pillow can read"
+    assert str(caught.value) == "matrix 'notes.txt': 'hello' in line 1 is not a number"
     with pytest.raises(ImageReadError) as caught:
         read_picture("-", stdin=io.BytesIO(b"hello"))
     assert str(caught.value) == "standard input is not an image Pillow can read"

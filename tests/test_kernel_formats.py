@@ -685,7 +685,7 @@ TEXT_ERRORS: list[tuple[str, str | None, str]] = [
         '{"kernels": [[[1]]], "combine": "mean"}',
         None,
         'kernel \'k\': "combine" is a string "mean"; expected one of magnitude, max, min, sum, '
-        "stack or null",
+        "stack, chain or null",
     ),
     (
         '{"kernels": []}',

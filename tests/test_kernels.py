@@ -202,9 +202,10 @@ def test_empty_set_and_unknown_combine() -> None:
     with pytest.raises(KernelError) as info:
         KernelSet("x", (Kernel([[1]]),), combine="mean")  # type: ignore[arg-type]
     assert (
-        str(info.value) == "unknown combine 'mean'; expected one of magnitude, max, min, sum, stack"
+        str(info.value)
+        == "unknown combine 'mean'; expected one of magnitude, max, min, sum, stack, chain"
     )
-    assert COMBINES == ("magnitude", "max", "min", "sum", "stack")
+    assert COMBINES == ("magnitude", "max", "min", "sum", "stack", "chain")
 
 
 def test_with_bias_moves_every_bias_to_the_set() -> None:

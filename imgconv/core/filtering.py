@@ -333,9 +333,10 @@ def filter_image(
         Replace the kernels' divisor, replace their bias (added after
         combining), or divide by the kernel sum (see
         :meth:`Kernel.normalized`).
-    combine : {'magnitude', 'max', 'min', 'sum'}, optional
+    combine : {'magnitude', 'max', 'min', 'sum', 'chain'}, optional
         How a set's results become one map; the set's own rule by default
-        (``sobel`` is a magnitude). ``stack`` is :func:`filter_stack`'s.
+        (``sobel`` is a magnitude). ``chain`` applies the kernels one after
+        another. ``stack`` is :func:`filter_stack`'s.
     map : {'clip', 'abs', 'shift', 'normalize', 'raw'}, optional
         Value mapping; ``raw`` for float depth, ``clip`` otherwise.
     depth : {'8', '16', 'float'}, optional
@@ -394,9 +395,40 @@ def filter_image(
     planes = data.astype(work_dtype(data.dtype))
     if factor != 1:
         planes *= planes.dtype.type(factor)
-    filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
+    if kernel_set.combine == "chain":
+        filtered = _chain(planes, band_names, kernel_set, settings, maximum)
+    else:
+        filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
     pixels = map_planes(filtered, mode, target, maximum)
     return Result(pixels, filtered.bands, target, filtered)
+
+
+def _chain(
+    planes: FloatArray,
+    bands: tuple[str, ...],
+    kernels: KernelSet,
+    settings: Settings,
+    alpha_max: float,
+) -> Filtered:
+    """Each kernel filters the previous one's result, in float (no rounding between).
+
+    Padding, border, dilation, channels and alpha apply at every step; the
+    stride only at the last, so a chain samples once, like the single
+    kernel it amounts to. Each kernel's own bias is added at its step and
+    the set's bias at the end.
+    """
+    methods: list[str] = []
+    steps = kernels.kernels
+    filtered: Filtered | None = None
+    for index, kernel in enumerate(steps):
+        last = index == len(steps) - 1
+        step = KernelSet(kernel.name, (kernel,), bias=kernels.bias if last else 0.0)
+        step_settings = settings if last else replace(settings, stride=(1, 1))
+        filtered = filter_planes(planes, bands, step, step_settings, alpha_max=alpha_max)
+        planes, bands = filtered.maps, filtered.bands
+        methods += filtered.methods
+    assert filtered is not None  # a KernelSet is never empty
+    return replace(filtered, methods=tuple(methods))
 
 
 def filter_stack(
@@ -670,7 +702,7 @@ def _alpha_weighted(
 
 
 def _combine(results: list[FloatArray], how: Combine | None) -> FloatArray:
-    if how is None or how == "stack":
+    if how is None or how in ("stack", "chain"):
         # with_combine() refuses these before any work is done.
         msg = f"cannot combine {len(results)} maps into one with {how!r}"
         raise UsageError(msg)

@@ -7,9 +7,10 @@ units. Cells may be *absent* (ImageMagick's ``nan`` or ``-``): they weigh 0,
 and are kept only so the kernel can be shown and written back as given.
 
 A :class:`KernelSet` holds several kernels whose results are combined into
-one map (``sobel`` is the magnitude of ``sobel-x`` and ``sobel-y``) or kept
-as separate maps (``stack``). A :class:`Bank` is a convolutional layer's
-``K x C x H x W`` weights, each kernel as deep as the input.
+one map (``sobel`` is the magnitude of ``sobel-x`` and ``sobel-y``), kept
+as separate maps (``stack``), or applied one after another (``chain``). A
+:class:`Bank` is a convolutional layer's ``K x C x H x W`` weights, each
+kernel as deep as the input.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import KernelError
 
-Combine = Literal["magnitude", "max", "min", "sum", "stack"]
-COMBINES: tuple[Combine, ...] = ("magnitude", "max", "min", "sum", "stack")
+Combine = Literal["magnitude", "max", "min", "sum", "stack", "chain"]
+COMBINES: tuple[Combine, ...] = ("magnitude", "max", "min", "sum", "stack", "chain")
 
 # Relative size below which a kernel's sum counts as zero (LoG and DoG are
 # made zero-sum in floating point and keep a residue of about 1e-17).
@@ -223,12 +224,15 @@ class KernelSet:
     name : str
         The name the user gave (``sobel``, ``gaussian:2``, a file name).
     kernels : tuple of Kernel
-        Applied one by one to the same input.
-    combine : {'magnitude', 'max', 'min', 'sum', 'stack'}, optional
+        Applied one by one to the same input (to the previous result for
+        ``chain``).
+    combine : {'magnitude', 'max', 'min', 'sum', 'stack', 'chain'}, optional
         How the results of several kernels become one: the root of the sum
-        of squares, the largest, the smallest, the sum, or ``stack`` to keep
-        each map. None when nobody said (kernels from a user's file):
-        applying such a set needs a ``combine`` then.
+        of squares, the largest, the smallest, the sum, ``stack`` to keep
+        each map, or ``chain``: each kernel filters the previous one's
+        result, as ImageMagick applies a list of kernels. None when nobody
+        said (kernels from a user's file): applying such a set needs a
+        ``combine`` then.
     bias : float
         Added after combining, in output units.
     description : str

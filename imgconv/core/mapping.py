@@ -183,4 +183,5 @@ def stretch(values: NDArray[np.floating], maximum: float) -> NDArray[np.float64]
     low, high = float(finite.min()), float(finite.max())
     if high == low:
         return np.zeros(values.shape)
-    return (values.astype(np.float64) - low) * (maximum / (high - low))
+    # Divide first: maximum / (high - low) overflows for a subnormal spread.
+    return (values.astype(np.float64) - low) / (high - low) * maximum
