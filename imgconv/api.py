@@ -22,10 +22,12 @@ from .core.filtering import (
 )
 from .core.geometry import Geometry
 from .core.kernels import Bank, Kernel, KernelSet, kernels_of
+from .core.layer import LayerOptions, LayerResult, conv_layer
 from .core.mapping import DepthName
 from .errors import KernelError, UsageError
 from .image_io import (
     FLOAT_FORMATS,
+    encode_montage,
     encode_picture,
     encode_stack,
     output_format,
@@ -277,3 +279,89 @@ def _check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> 
             "write .tiff (a page per map), .npy, .txt or .csv"
         )
         raise UsageError(msg)
+
+
+@dataclass(frozen=True)
+class LayerApplied:
+    """What :func:`features_file` did.
+
+    Attributes
+    ----------
+    source : str
+        Input as given.
+    target : str or None
+        Output as given; None when nothing was written.
+    format : str or None
+        Output format.
+    in_shape : tuple of int
+        ``(H, W, C)`` of the input volume.
+    result : LayerResult
+        The maps, geometry, bank as applied and parameter count.
+    """
+
+    source: str
+    target: str | None
+    format: str | None
+    in_shape: tuple[int, int, int]
+    result: LayerResult
+
+
+def features_file(
+    bank: str | KernelSet | Bank,
+    source: str,
+    target: str | None,
+    *,
+    format: str | None = None,
+    montage: bool = False,
+    stdin: BinaryIO | None = None,
+    stdout: BinaryIO | None = None,
+    **layer: Unpack[LayerOptions],
+) -> LayerApplied:
+    """Apply a bank of kernels to the image or matrix at ``source``, like a CNN layer.
+
+    Parameters
+    ----------
+    bank : str, KernelSet or Bank
+        A kernel argument (``.npy`` ``K x C x F x F``, a deep text grid, a
+        file of 2-D kernels or a built-in, broadcast over the channels), or
+        kernel objects.
+    source : str
+        An image (its samples in their own units: 0..255 for 8-bit) or a
+        numeric matrix, or ``-``.
+    target : str or None
+        Where the K maps go: a multi-page float ``.tiff``, ``.npy``
+        (``K x H x W``), ``.txt``/``.csv``, or with ``montage`` a labelled
+        grid of grey images (``.png``, ...); None to write nothing.
+    format : str, optional
+        Output format; from ``target``'s suffix by default.
+    montage : bool
+        Draw the maps as a labelled grid instead of writing their numbers.
+    **layer
+        As :func:`imgconv.core.layer.conv_layer` takes them.
+
+    Returns
+    -------
+    LayerApplied
+    """
+    if bank == "-" and source == "-":
+        msg = "BANK and INPUT cannot both be '-': standard input holds only one of them"
+        raise UsageError(msg)
+    spec = resolve_kernel(bank, stdin=stdin, deep=True) if isinstance(bank, str) else bank
+    out_format = None if target is None else output_format(target, format)
+    if out_format is not None and not montage and out_format not in FLOAT_FORMATS:
+        msg = (
+            f"features writes float maps, which {out_format} cannot store; write .tiff (a page "
+            "per map), .npy, .txt or .csv, or draw them with --montage"
+        )
+        raise UsageError(msg)
+    picture = read_picture(source, stdin=stdin)
+    result = conv_layer(picture.pixels, spec, **layer)
+    if target is not None and out_format is not None:
+        maps = result.maps.astype(np.float32)
+        if montage:
+            data = encode_montage(maps, result.names, out_format)
+        else:
+            data = encode_stack(list(maps), ("L",), out_format, names=list(result.names))
+        write_output(data, target, stdout=stdout)
+    h, w, c = picture.pixels.shape
+    return LayerApplied(source, target, out_format, (h, w, c), result)

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import stat
 import sys
@@ -710,3 +711,77 @@ def is_terminal(stream: BinaryIO | TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
+
+
+# --------------------------------------------------------------------------
+# Montage
+
+#: Tiles of a montage are enlarged (by whole pixels) to at least this size.
+MONTAGE_MIN_TILE = 96
+_MONTAGE_GAP = 6
+_MONTAGE_BACKGROUND = 40
+_MONTAGE_TEXT = 235
+
+
+def encode_montage(maps: NDArray[np.floating], names: Sequence[str], format: str) -> bytes:
+    """A labelled grid of grey images, one per map, each stretched to its own range.
+
+    Parameters
+    ----------
+    maps : ndarray
+        ``(K, H, W)`` floats.
+    names : sequence of str
+        A label per map; each tile is labelled ``NAME: MIN to MAX``, the
+        values black and white stand for.
+    format : str
+        An 8-bit image format (``PNG``, ``JPEG``, ...).
+
+    Raises
+    ------
+    UsageError
+        If ``format`` holds numbers rather than pixels.
+    """
+    from PIL import ImageDraw, ImageFont
+
+    from .core.mapping import stretch
+
+    fmt = format.upper()
+    if fmt in NUMBER_FORMATS:
+        msg = f"--montage draws a picture; {fmt} holds numbers: write .png, or drop --montage"
+        raise UsageError(msg)
+    count, h, w = maps.shape
+    zoom = max(1, -(-MONTAGE_MIN_TILE // max(h, w)))
+    tile_h, tile_w = h * zoom, w * zoom
+    font = ImageFont.load_default()
+    low, high = maps.min(axis=(1, 2)), maps.max(axis=(1, 2))
+    labels = [
+        f"{name}: {float(a):.4g} to {float(b):.4g}"
+        for name, a, b in zip(names, low, high, strict=True)
+    ]
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+    text_h = max(int(probe.textbbox((0, 0), "Hg", font=font)[3]), 8) + 4
+    cell_w = max(tile_w, min(max(int(probe.textlength(t, font=font)) for t in labels), 4 * tile_w))
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    width = columns * (cell_w + _MONTAGE_GAP) + _MONTAGE_GAP
+    height = rows * (tile_h + text_h + _MONTAGE_GAP) + _MONTAGE_GAP
+    canvas = Image.new("L", (width, height), _MONTAGE_BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for index, (label, values) in enumerate(zip(labels, maps, strict=True)):
+        row, column = divmod(index, columns)
+        x = _MONTAGE_GAP + column * (cell_w + _MONTAGE_GAP)
+        y = _MONTAGE_GAP + row * (tile_h + text_h + _MONTAGE_GAP)
+        draw.text((x, y), _fit(label, cell_w, draw, font), fill=_MONTAGE_TEXT, font=font)
+        grey = np.rint(stretch(values, 255)).astype(np.uint8)
+        tile = np.repeat(np.repeat(grey, zoom, axis=0), zoom, axis=1)
+        canvas.paste(Image.fromarray(tile), (x, y + text_h))
+    return _save(canvas, fmt, ("L",), {})
+
+
+def _fit(text: str, width: int, draw: Any, font: Any) -> str:
+    """``text``, shortened with an ellipsis to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while len(text) > 1 and draw.textlength(text + "\u2026", font=font) > width:
+        text = text[:-1]
+    return text + "\u2026"

@@ -37,7 +37,9 @@ MAX_KERNEL_FILE_BYTES = 4 * 1024 * 1024
 STDIN_NAME = "stdin"
 
 
-def resolve_kernel(argument: str, *, stdin: BinaryIO | None = None) -> KernelSet | Bank:
+def resolve_kernel(
+    argument: str, *, stdin: BinaryIO | None = None, deep: bool = False
+) -> KernelSet | Bank:
     """The kernels a KERNEL argument names.
 
     Parameters
@@ -47,13 +49,17 @@ def resolve_kernel(argument: str, *, stdin: BinaryIO | None = None) -> KernelSet
         module documentation for the order).
     stdin : binary file, optional
         Where ``-`` reads from; ``sys.stdin.buffer`` by default.
+    deep : bool
+        For a convolutional layer: a text grid whose ``---``-separated
+        groups hold several channel slices is a :class:`Bank`.
 
     Returns
     -------
     KernelSet or Bank
         A built-in set, or the kernels of a file, of standard input or of
         inline text (``combine`` None unless a JSON set says); a
-        :class:`Bank` for a 3-D or 4-D array (``.npy`` or JSON).
+        :class:`Bank` for a 3-D or 4-D array (``.npy`` or JSON), or a deep
+        grid.
 
     Raises
     ------
@@ -62,10 +68,10 @@ def resolve_kernel(argument: str, *, stdin: BinaryIO | None = None) -> KernelSet
         read or parsed, a malformed inline kernel, a kernel whose weights
         are all zero, or names nothing (with did-you-mean suggestions).
     """
-    return _refuse_all_zero(_resolve(argument, stdin))
+    return _refuse_all_zero(_resolve(argument, stdin, deep))
 
 
-def _resolve(argument: str, stdin: BinaryIO | None) -> KernelSet | Bank:
+def _resolve(argument: str, stdin: BinaryIO | None, deep: bool) -> KernelSet | Bank:
     text = argument.strip()
     if not text:
         msg = (
@@ -76,16 +82,16 @@ def _resolve(argument: str, stdin: BinaryIO | None) -> KernelSet | Bank:
     if is_builtin(text):
         return get_builtin(text)
     if text == "-":
-        return parse_kernel_data(_read_stdin(stdin), STDIN_NAME)
+        return parse_kernel_data(_read_stdin(stdin), STDIN_NAME, deep=deep)
     path = Path(argument)
     kind = _file_kind(path)
     if kind == "directory":
         msg = f"kernel {argument!r} is a directory; expected a kernel file"
         raise KernelError(msg)
     if kind == "file":
-        return parse_kernel_data(_read_file(path), path.name, suffix=path.suffix)
+        return parse_kernel_data(_read_file(path), path.name, suffix=path.suffix, deep=deep)
     if looks_like_matrix(text):
-        return parse_kernel_text(text, name=text)
+        return parse_kernel_text(text, name=text, deep=deep)
     msg = (
         f"{argument!r} is not a built-in kernel, a kernel file or a matrix"
         f"{did_you_mean(text)} (see 'imgconv kernels list')"

@@ -34,7 +34,9 @@ _TEXT_FORMS = {".json": "json", ".mat": "mat"}
 _REAL_KINDS = "biuf"
 
 
-def parse_kernel_data(data: bytes, name: str, *, suffix: str = "") -> KernelSet | Bank:
+def parse_kernel_data(
+    data: bytes, name: str, *, suffix: str = "", deep: bool = False
+) -> KernelSet | Bank:
     r"""Parse a kernel file's bytes.
 
     Parameters
@@ -46,6 +48,8 @@ def parse_kernel_data(data: bytes, name: str, *, suffix: str = "") -> KernelSet 
     suffix : str
         The file's suffix (``".npy"``, ``".json"``, ``".mat"``; any case), or
         ``""`` to tell the format from the content alone.
+    deep : bool
+        Read a text grid's ``---``-separated groups as deep kernels.
 
     Returns
     -------
@@ -75,7 +79,7 @@ def parse_kernel_data(data: bytes, name: str, *, suffix: str = "") -> KernelSet 
             "expected a text kernel (a grid, ImageMagick, .mat or JSON) or a .npy array"
         )
         raise KernelError(msg) from None
-    return parse_kernel_text(text, name, form=_TEXT_FORMS.get(suffix))
+    return parse_kernel_text(text, name, form=_TEXT_FORMS.get(suffix), deep=deep)
 
 
 def parse_npy(data: bytes, name: str) -> KernelSet | Bank:

@@ -188,7 +188,7 @@ def parse_number(token: str, where: str, name: str) -> float:
 
 
 def parse_kernel_text(
-    text: str, name: str = "kernel", *, form: str | None = None
+    text: str, name: str = "kernel", *, form: str | None = None, deep: bool = False
 ) -> KernelSet | Bank:
     r"""Parse a kernel in any of imgconv's text forms (inline or file contents).
 
@@ -203,6 +203,9 @@ def parse_kernel_text(
     form : {'grid', 'imagemagick', 'mat', 'json'}, optional
         The form to read; sniffed from the text when None (see the module
         documentation).
+    deep : bool
+        Read a grid's ``---``-separated groups as deep kernels (see
+        :func:`parse_grid`).
 
     Returns
     -------
@@ -232,14 +235,14 @@ def parse_kernel_text(
         form = _sniff(text)
         if form == "grid":
             try:
-                return parse_grid(text, name)
+                return parse_grid(text, name, deep=deep)
             except KernelError as not_grid:
                 try:
                     return parse_vips_mat(text, name)
                 except KernelError:
                     raise not_grid from None
     if form == "grid":
-        return parse_grid(text, name)
+        return parse_grid(text, name, deep=deep)
     if form == "imagemagick":
         return parse_imagemagick(text, name)
     if form == "mat":
@@ -272,6 +275,7 @@ class _Block:
     factors: list[tuple[str, str]] = field(default_factory=list)  # (token, where) from blocks
     title: str | None = None
     lines: int = 0
+    group: int = 0  # how many ``---`` lines came before it
 
     def is_factor_only(self) -> bool:
         """Whether the block holds no grid row: keywords and at most one lone fraction."""
@@ -299,7 +303,7 @@ def _set_once(
     settings[key] = (value, where)
 
 
-def parse_grid(text: str, name: str = "kernel") -> KernelSet:
+def parse_grid(text: str, name: str = "kernel", *, deep: bool = False) -> KernelSet | Bank:
     r"""Parse imgconv's text grid: one kernel, or several separated by ``---`` or blank lines.
 
     Parameters
@@ -309,11 +313,18 @@ def parse_grid(text: str, name: str = "kernel") -> KernelSet:
     name : str
         The source: names the set, a lone unnamed kernel, and ``NAME[i]``
         for the unnamed kernels of several.
+    deep : bool
+        Read kernels as deep as an input (for a convolutional layer): when
+        ``---`` lines separate groups and blank lines separate the kernels
+        within a group, each group is one kernel whose channel slices are
+        its kernels, in order. Every group must hold as many slices, all of
+        one size; a group's bias is the sum of its slices' biases.
 
     Returns
     -------
-    KernelSet
-        With ``combine`` None.
+    KernelSet or Bank
+        A set with ``combine`` None; a :class:`Bank` ``K x C x H x W`` only
+        with ``deep`` and groups of several slices.
 
     Raises
     ------
@@ -331,12 +342,15 @@ def parse_grid(text: str, name: str = "kernel") -> KernelSet:
     inline = "\n" not in text.strip()
     blocks: list[_Block] = []
     current = _Block()
+    group = 0
     for number, line in enumerate(text.splitlines(), start=1):
         content, hash_mark, comment = line.partition("#")
         if not line.strip() or _BLOCK_SEPARATOR.match(content.strip()):
             if current.lines:
                 blocks.append(current)
-            current = _Block()
+            if line.strip():
+                group += 1
+            current = _Block(group=group)
             continue
         if not current.lines and not content.strip() and hash_mark:
             current.title = comment.strip().lstrip("#").strip() or None
@@ -372,7 +386,33 @@ def parse_grid(text: str, name: str = "kernel") -> KernelSet:
     for index, block in enumerate(kernel_blocks, start=1):
         label = block.title or (f"{name}[{index}]" if several else name)
         kernels.append(_grid_kernel(block, name, label))
+    groups = [block.group for block in kernel_blocks]
+    if deep and len(set(groups)) < len(groups):
+        return _grid_bank(kernels, groups, name)
     return KernelSet(name, tuple(kernels))
+
+
+def _grid_bank(kernels: list[Kernel], groups: list[int], name: str) -> Bank:
+    """Groups of channel slices (separated by ``---``) as one deep kernel each."""
+    slices: dict[int, list[Kernel]] = {}
+    for kernel, group in zip(kernels, groups, strict=True):
+        slices.setdefault(group, []).append(kernel)
+    depths = [len(members) for members in slices.values()]
+    if len(set(depths)) > 1:
+        counts = ", ".join(str(d) for d in depths)
+        msg = (
+            f"kernel {name!r}: the kernels between '---' lines hold {counts} channel slices; "
+            "every kernel of a layer needs as many slices as the input has channels"
+        )
+        raise KernelError(msg)
+    shapes = {kernel.shape for kernel in kernels}
+    if len(shapes) > 1:
+        sizes = ", ".join(sorted(f"{h}x{w}" for h, w in shapes))
+        msg = f"kernel {name!r}: the channel slices differ in size ({sizes}); use one size"
+        raise KernelError(msg)
+    weights = np.array([[k.matrix for k in members] for members in slices.values()])
+    bias = np.array([sum(k.bias for k in members) for members in slices.values()])
+    return Bank(weights, bias, name)
 
 
 def _attach_orphans(blocks: list[_Block], kernel_blocks: list[_Block], name: str) -> None:

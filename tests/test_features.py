@@ -1,0 +1,431 @@
+"""imgconv features: a bank of deep kernels as a CNN layer, against a plain loop and PyTorch."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+from PIL import Image
+
+from imgconv.cli import cli
+from imgconv.core.kernels import Bank, Kernel, KernelSet
+from imgconv.core.layer import (
+    Pooling,
+    activate,
+    bank_for,
+    conv_layer,
+    formula,
+    parameter_count,
+    pooled,
+    pooling,
+)
+from imgconv.errors import GeometryError, UsageError
+from imgconv.kernel_source import resolve_kernel
+
+# --- the oracle: the layer's formula, one output cell at a time ----------------------------------
+
+
+def loop_layer(
+    volume: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    bias: NDArray[np.float64],
+    *,
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    fill: float = 0.0,
+) -> NDArray[np.float64]:
+    """map_k[i, j] = sum_{c,u,v} W[k,c,u,v] * P[i*s + d*u, j*s + d*v, c] + b_k, zero-padded."""
+    top, bottom, left, right = pads
+    h, w, c = volume.shape
+    padded = np.full((h + top + bottom, w + left + right, c), fill)
+    padded[top : top + h, left : left + w] = volume
+    k, _, fh, fw = weights.shape
+    (sy, sx), (dy, dx) = stride, dilation
+    ho = (padded.shape[0] - dy * (fh - 1) - 1) // sy + 1
+    wo = (padded.shape[1] - dx * (fw - 1) - 1) // sx + 1
+    out = np.zeros((k, ho, wo))
+    for kk in range(k):
+        for i in range(ho):
+            for j in range(wo):
+                total = bias[kk]
+                for ch in range(c):
+                    for u in range(fh):
+                        for v in range(fw):
+                            total += (
+                                weights[kk, ch, u, v] * padded[i * sy + dy * u, j * sx + dx * v, ch]
+                            )
+                out[kk, i, j] = total
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.integers(1, 3),
+    c=st.integers(1, 3),
+    f=st.integers(1, 3),
+    pad=st.integers(0, 2),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+)
+def test_bank_equals_the_loop(
+    seed: int, k: int, c: int, f: int, pad: int, stride: int, dilation: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    volume = rng.standard_normal((7, 8, c))
+    weights = rng.standard_normal((k, c, f, f))
+    bias = rng.standard_normal(k)
+    reach = dilation * (f - 1) + 1
+    if reach > 7 + 2 * pad:
+        return
+    result = conv_layer(volume, Bank(weights, bias), padding=pad, stride=stride, dilation=dilation)
+    expected = loop_layer(
+        volume, weights, bias, pads=(pad,) * 4, stride=(stride, stride), dilation=(dilation,) * 2
+    )
+    np.testing.assert_allclose(result.maps, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_flip_is_the_loop_with_each_kernel_turned() -> None:
+    rng = np.random.default_rng(3)
+    volume = rng.standard_normal((6, 5, 2))
+    weights = rng.standard_normal((2, 2, 3, 2))
+    result = conv_layer(volume, Bank(weights, None), flip=True, padding=1)
+    expected = loop_layer(volume, weights[:, :, ::-1, ::-1], np.zeros(2), pads=(1, 1, 1, 1))
+    np.testing.assert_allclose(result.maps, expected, atol=1e-12)
+
+
+def test_other_borders_and_asymmetric_padding() -> None:
+    rng = np.random.default_rng(4)
+    volume = rng.standard_normal((5, 6, 2))
+    weights = rng.standard_normal((1, 2, 3, 3))
+    result = conv_layer(volume, Bank(weights, None), padding=(1, 0, 2, 1), border="constant:0.5")
+    expected = loop_layer(volume, weights, np.zeros(1), pads=(1, 0, 2, 1), fill=0.5)
+    np.testing.assert_allclose(result.maps, expected, atol=1e-12)
+    edge = conv_layer(volume, Bank(weights, None), padding=1, border="edge").maps
+    manual = np.pad(volume, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    np.testing.assert_allclose(edge, loop_layer(manual, weights, np.zeros(1)), atol=1e-12)
+
+
+def test_integer_images_do_not_wrap() -> None:
+    volume = np.full((4, 4, 3), 255, dtype=np.uint8)
+    result = conv_layer(volume, Bank(np.ones((1, 3, 3, 3)), None))
+    np.testing.assert_array_equal(result.maps, 255 * 27)
+
+
+# --- PyTorch, where it is installed --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("k", "f", "stride", "padding", "dilation"),
+    [(8, 5, 1, 0, 1), (8, 5, 2, 2, 1), (4, 3, 1, 1, 2), (6, 11, 4, 0, 1)],
+)
+def test_bank_equals_torch_conv2d(k: int, f: int, stride: int, padding: int, dilation: int) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(k * f)
+    volume = rng.standard_normal((40, 37, 3))
+    weights = rng.standard_normal((k, 3, f, f))
+    bias = rng.standard_normal(k)
+    ours = conv_layer(
+        volume, Bank(weights, bias), padding=padding, stride=stride, dilation=dilation
+    ).maps
+    theirs = torch.nn.functional.conv2d(
+        torch.from_numpy(np.moveaxis(volume, -1, 0)[None]),
+        torch.from_numpy(weights),
+        torch.from_numpy(bias),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )[0].numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9)
+
+
+# --- the seed slides' example 4 and the parameter count ------------------------------------------
+
+
+def test_slide_example_4_volumes_and_parameters() -> None:
+    volume = np.zeros((64, 64, 3))
+    bank = Bank(np.ones((8, 3, 5, 5)), None)
+    assert conv_layer(volume, bank).maps.shape == (8, 60, 60)
+    assert conv_layer(volume, bank, padding=2).maps.shape == (8, 64, 64)
+    assert parameter_count(bank) == 8 * 5 * 5 * 3 + 8 == 608
+    assert formula(bank) == "8*5*5*3 + 8 = 608"
+
+
+def test_slide_example_4_through_the_cli(runner: CliRunner, tmp_path: Path) -> None:
+    np.save(tmp_path / "in.npy", np.zeros((64, 64, 3)))
+    np.save(tmp_path / "bank.npy", np.ones((8, 3, 5, 5)))
+    for padding, size in (("0", 60), ("2", 64)):
+        out = tmp_path / f"maps{padding}.npy"
+        result = runner.invoke(
+            cli,
+            ["features", str(tmp_path / "bank.npy"), str(tmp_path / "in.npy"), str(out)]
+            + ["--padding", padding],
+        )
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr == (
+            f"features: 64 x 64 x 3 input, 8 kernels 5 x 5 x 3 -> {size} x {size} x 8 "
+            f"(padding {padding}, border zero, stride 1,1, dilation 1,1); "
+            "parameters 8*5*5*3 + 8 = 608\n"
+        )
+        assert np.load(out).shape == (8, size, size)
+
+
+# --- banks from every source ---------------------------------------------------------------------
+
+
+def test_a_2d_kernel_is_broadcast_over_the_channels() -> None:
+    kernel = Kernel([[1, 2], [3, 4]], scale=2, bias=1)
+    bank = bank_for(KernelSet("k", (kernel,)), 3)
+    assert bank.shape == (1, 3, 2, 2)
+    np.testing.assert_array_equal(bank.weights[0, 2], [[0.5, 1], [1.5, 2]])
+    assert bank.bias.tolist() == [1.0]
+    volume = np.random.default_rng(5).random((5, 5, 3))
+    summed = conv_layer(volume.sum(axis=2), KernelSet("k", (kernel,))).maps
+    np.testing.assert_allclose(conv_layer(volume, KernelSet("k", (kernel,))).maps, summed)
+
+
+def test_a_bank_one_channel_deep_is_broadcast_and_others_must_match() -> None:
+    bank = Bank(np.ones((2, 1, 3, 3)), [1, 2])
+    assert bank_for(bank, 4).shape == (2, 4, 3, 3)
+    with pytest.raises(UsageError) as caught:
+        bank_for(Bank(np.ones((2, 2, 3, 3)), None, "b.npy"), 3)
+    assert str(caught.value) == (
+        "the kernels of 'b.npy' are 2 channels deep but the input has 3; a layer's kernels "
+        "are as deep as its input"
+    )
+
+
+def test_kernels_of_a_layer_are_of_one_size() -> None:
+    kernels = KernelSet("two", (Kernel(np.ones((3, 3)), name="a"), Kernel([[1]], name="b")))
+    with pytest.raises(UsageError) as caught:
+        bank_for(kernels, 1)
+    assert str(caught.value) == "the kernels of a layer must be of one size; got a 3x3, b 1x1"
+
+
+def test_deep_text_grid(tmp_path: Path) -> None:
+    path = tmp_path / "deep.txt"
+    path.write_text(
+        "# edge, red slice\n1 0\n0 -1\n\n# edge, green slice\n2 0\n0 -2\nbias 0.5\n"
+        "---\n0 1\n1 0\n\n0 3\n3 0\n"
+    )
+    bank = resolve_kernel(str(path), deep=True)
+    assert isinstance(bank, Bank)
+    assert bank.shape == (2, 2, 2, 2)
+    np.testing.assert_array_equal(bank.weights[0, 1], [[2, 0], [0, -2]])
+    assert bank.bias.tolist() == [0.5, 0.0]
+    flat = resolve_kernel(str(path))  # apply reads four 2-D kernels
+    assert isinstance(flat, KernelSet)
+    assert len(flat.kernels) == 4
+
+
+def test_deep_text_grid_needs_groups_of_one_depth(tmp_path: Path) -> None:
+    path = tmp_path / "ragged.txt"
+    path.write_text("1\n\n2\n---\n3\n")
+    with pytest.raises(UsageError) as caught:
+        resolve_kernel(str(path), deep=True)
+    assert str(caught.value) == (
+        "kernel 'ragged.txt': the kernels between '---' lines hold 2, 1 channel slices; every "
+        "kernel of a layer needs as many slices as the input has channels"
+    )
+
+
+# --- bias, activation, pooling -------------------------------------------------------------------
+
+
+def test_bias_per_kernel_or_one_for_all() -> None:
+    volume = np.zeros((3, 3, 1))
+    bank = Bank(np.ones((2, 1, 1, 1)), [1, 2])
+    assert conv_layer(volume, bank).maps[:, 0, 0].tolist() == [1, 2]
+    assert conv_layer(volume, bank, bias=[5, 6]).maps[:, 0, 0].tolist() == [5, 6]
+    assert conv_layer(volume, bank, bias=7).maps[:, 0, 0].tolist() == [7, 7]
+    with pytest.raises(UsageError) as caught:
+        conv_layer(volume, bank, bias=[1, 2, 3])
+    assert str(caught.value) == (
+        "--bias gives 3 numbers for 2 kernels; give one, or one per kernel"
+    )
+
+
+def test_activations() -> None:
+    x = np.array([-1000.0, -2.0, 0.0, 3.0, 1000.0])
+    assert activate(x, "relu").tolist() == [0, 0, 0, 3, 1000]
+    assert activate(x, "leaky-relu", 0.1).tolist() == [-100, -0.2, 0, 3, 1000]
+    sigmoid = activate(x, "sigmoid")
+    np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-np.clip(x, -700, 700))), atol=1e-15)
+    assert np.isfinite(sigmoid).all()
+    np.testing.assert_allclose(activate(x, "tanh"), np.tanh(x))
+    assert activate(x, None) is x
+    with pytest.raises(UsageError) as caught:
+        conv_layer(np.zeros((2, 2)), Bank(np.ones((1, 1, 1, 1)), None), activation="gelu")  # type: ignore[arg-type]
+    assert (
+        str(caught.value)
+        == "unknown activation 'gelu'; expected one of relu, leaky-relu, sigmoid, tanh"
+    )
+
+
+def test_pooling_against_a_loop() -> None:
+    maps = np.random.default_rng(6).standard_normal((2, 7, 9))
+    result = pooled(maps, Pooling("max", (3, 2), (2, 3)))
+    assert result.shape == (2, 3, 3)  # floor((7-3)/2)+1, floor((9-2)/3)+1
+    for k in range(2):
+        for i in range(3):
+            for j in range(3):
+                window = maps[k, 2 * i : 2 * i + 3, 3 * j : 3 * j + 2]
+                assert result[k, i, j] == window.max()
+    average = pooled(maps, pooling("avg", 2))
+    np.testing.assert_allclose(average[0, 1, 2], maps[0, 2:4, 4:6].mean())
+
+
+def test_pooling_errors() -> None:
+    with pytest.raises(UsageError) as caught:
+        pooling("median", 2)
+    assert str(caught.value) == "unknown pooling 'median'; expected one of max, avg"
+    with pytest.raises(GeometryError) as caught_geometry:
+        pooled(np.zeros((1, 2, 2)), Pooling("max", (3, 3), (3, 3)))
+    assert str(caught_geometry.value) == "the pooling window 3x3 is larger than the 2x2 maps"
+
+
+def test_layer_order_is_conv_bias_activation_pool() -> None:
+    volume = np.arange(16.0).reshape(4, 4, 1) - 8
+    bank = Bank(np.ones((1, 1, 1, 1)), [1])
+    result = conv_layer(volume, bank, activation="relu", pool=Pooling("max", (2, 2), (2, 2)))
+    expected = pooled(np.maximum(volume[..., 0] + 1, 0)[None], Pooling("max", (2, 2), (2, 2)))
+    np.testing.assert_array_equal(result.maps, expected)
+    assert result.conv_shape == (4, 4)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def rgb_image(tmp_path: Path) -> Path:
+    pixels = np.random.default_rng(7).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    path = tmp_path / "in.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_tiff_pages_are_the_maps_in_image_units(runner: CliRunner, tmp_path: Path) -> None:
+    source = rgb_image(tmp_path)
+    kernels = tmp_path / "k.txt"
+    kernels.write_text("# dx\n-1 0 1\n-1 0 1\n-1 0 1\n---\n# dy\n-1 -1 -1\n0 0 0\n1 1 1\n")
+    out = tmp_path / "maps.tiff"
+    result = runner.invoke(cli, ["features", str(kernels), str(source), str(out), "-q"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    pixels = np.asarray(Image.open(source)).astype(np.float64)
+    bank = resolve_kernel(str(kernels), deep=True)
+    expected = conv_layer(pixels, bank).maps
+    with Image.open(out) as tiff:
+        assert tiff.n_frames == 2
+        for page in range(2):
+            tiff.seek(page)
+            assert tiff.mode == "F"
+            np.testing.assert_allclose(np.asarray(tiff), expected[page], rtol=1e-6)
+            assert tiff.tag_v2.get(285) == ("dx", "dy")[page]
+
+
+def test_montage_is_a_labelled_grid(runner: CliRunner, tmp_path: Path) -> None:
+    np.save(tmp_path / "in.npy", np.random.default_rng(8).random((10, 10, 2)))
+    np.save(tmp_path / "bank.npy", np.random.default_rng(9).standard_normal((5, 2, 3, 3)))
+    out = tmp_path / "maps.png"
+    result = runner.invoke(
+        cli,
+        ["features", str(tmp_path / "bank.npy"), str(tmp_path / "in.npy"), str(out), "--montage"],
+    )
+    assert result.exit_code == 0, result.stderr
+    with Image.open(out) as picture:
+        assert picture.mode == "L"
+        grid = np.asarray(picture)
+    # 5 maps of 8 x 8 enlarged 12 times to 96 x 96, in 3 columns and 2 rows
+    assert grid.shape[1] > 3 * 96
+    assert grid.shape[0] > 2 * 96
+    # each tile is stretched to its own range
+    assert grid.max() == 255
+    assert grid.min() == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["out.png"],
+            "features writes float maps, which PNG cannot store; write .tiff (a page per map), "
+            ".npy, .txt or .csv, or draw them with --montage",
+        ),
+        (
+            ["out.npy", "--pool-size", "3"],
+            "--pool-size and --pool-stride shape the pooling; add --pool max or --pool avg",
+        ),
+        (
+            ["out.npy", "--bias", "1,x"],
+            "Invalid value for '--bias': --bias '1,x' is not a number or a list such as 0.5,-1,0",
+        ),
+        (
+            ["out.npy", "--pool", "max", "--pool-size", "0"],
+            "pool size '0' is below 1; expected whole numbers >= 1",
+        ),
+        (
+            ["out.txt", "--montage"],
+            "--montage draws a picture; TXT holds numbers: write .png, or drop --montage",
+        ),
+        ([], "missing OUTPUT; give an output file, '-', or --print"),
+    ],
+)
+def test_usage_errors(runner: CliRunner, tmp_path: Path, args: list[str], message: str) -> None:
+    source = rgb_image(tmp_path)
+    result = runner.invoke(
+        cli,
+        [
+            "features",
+            "sobel-x",
+            str(source),
+            *[str(tmp_path / a) if a.startswith("out") else a for a in args],
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {message}")
+    assert not list(tmp_path.glob("out*"))
+
+
+def test_print_csv_to_stdout_without_output(runner: CliRunner, tmp_path: Path) -> None:
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2 3\n4 5 6\n7 8 9\n")
+    result = runner.invoke(cli, ["features", "1,0;0,-1", str(matrix), "--print", "csv", "-q"])
+    assert (result.exit_code, result.stdout) == (0, "-4,-4\n-4,-4\n")
+
+
+def test_negative_kernels_and_biases_on_the_command_line(runner: CliRunner, tmp_path: Path) -> None:
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2 3\n")
+    kernels = tmp_path / "k.txt"
+    kernels.write_text("1\n---\n-1\n")
+    result = runner.invoke(
+        cli, ["features", str(kernels), str(matrix), "--bias", "-0.5,1", "--print", "csv", "-q"]
+    )
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "# k.txt[1]\n0.5,1.5,2.5\n\n# k.txt[2]\n0,-1,-2\n",
+    )
+    inline = runner.invoke(cli, ["features", "-1,1", str(matrix), "--print", "csv", "-q"])
+    assert (inline.exit_code, inline.stdout) == (0, "1,1\n")
+
+
+def test_print_npy_of_all_maps(runner: CliRunner, tmp_path: Path) -> None:
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2 3\n4 5 6\n7 8 9\n")
+    kernels = tmp_path / "k.txt"
+    kernels.write_text("1 0\n0 0\n---\n0 0\n0 1\n")
+    result = runner.invoke(cli, ["features", str(kernels), str(matrix), "--print", "npy", "-q"])
+    assert result.exit_code == 0
+    maps = np.load(io.BytesIO(result.stdout_bytes))
+    np.testing.assert_array_equal(maps, [[[1, 2], [4, 5]], [[5, 6], [8, 9]]])
