@@ -10,7 +10,10 @@ The Python API (imported lazily, so ``import imgconv`` stays cheap):
   :func:`parse_kernel_text`, :func:`parse_kernel_data`,
   :func:`resolve_kernel`: kernels (text and files give a KernelSet, or a
   Bank for 3-D and 4-D arrays);
-- :func:`plan`: the geometry (padding, stride, dilation, output size).
+- :func:`plan`: the geometry (padding, stride, dilation, output size);
+- :func:`conv_layer` and :class:`Pooling`: a bank of deep kernels as a CNN
+  layer; :func:`features_file`: the same from files;
+- :func:`explain`: a convolution step by step, as numbers.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ _EXPORTS = {
     "Border": "imgconv.core.vocab",
     "Padding": "imgconv.core.vocab",
     "apply_file": "imgconv.api",
+    "features_file": "imgconv.api",
+    "conv_layer": "imgconv.core.layer",
+    "explain": "imgconv.core.explain",
+    "Pooling": "imgconv.core.layer",
     "resolve_kernel": "imgconv.kernel_source",
 }
 
@@ -41,8 +48,10 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .api import apply_file as apply_file
+    from .api import features_file as features_file
     from .core.catalog import get_builtin as get_builtin
     from .core.convolve import correlate as correlate
+    from .core.explain import explain as explain
     from .core.filtering import filter_image as filter_image
     from .core.filtering import filter_stack as filter_stack
     from .core.geometry import plan as plan
@@ -51,6 +60,8 @@ if TYPE_CHECKING:
     from .core.kernels import Bank as Bank
     from .core.kernels import Kernel as Kernel
     from .core.kernels import KernelSet as KernelSet
+    from .core.layer import Pooling as Pooling
+    from .core.layer import conv_layer as conv_layer
     from .core.vocab import Border as Border
     from .core.vocab import Padding as Padding
     from .kernel_source import resolve_kernel as resolve_kernel

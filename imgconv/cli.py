@@ -12,6 +12,7 @@ them, so ``imgconv --help`` starts quickly.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -21,14 +22,22 @@ import click
 
 from . import __version__
 from .errors import ImgconvError
-from .options import CONTEXT_SETTINGS, KERNEL, FiniteFloat, geometry_options, print_options
+from .options import (
+    CONTEXT_SETTINGS,
+    KERNEL,
+    FiniteFloat,
+    KernelCommand,
+    geometry_options,
+    print_options,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from .core.kernels import Bank, KernelSet
+    from .core.kernels import Bank, Kernel, KernelSet
     from .core.vocab import Border, Padding
+    from .image_io import Picture
 
 
 class ImgconvGroup(click.Group):
@@ -101,7 +110,7 @@ def cli() -> None:
     """
 
 
-@cli.command(context_settings=CONTEXT_SETTINGS)
+@cli.command(cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
 @click.argument("kernel", type=KERNEL)
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="[OUTPUT]", required=False)
@@ -265,6 +274,175 @@ def apply(
         )
 
 
+@cli.command(cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
+@click.argument("bank", metavar="BANK")
+@click.argument("input", metavar="INPUT")
+@click.argument("output", metavar="[OUTPUT]", required=False)
+@geometry_options(padding="0", border="zero")
+@click.option(
+    "--bias",
+    "biases",
+    default=None,
+    metavar="B|B1,B2,...",
+    help="A bias per kernel (or one for all), added to each map; replaces the bank's own.",
+)
+@click.option(
+    "--activation",
+    type=click.Choice(["relu", "leaky-relu", "sigmoid", "tanh"]),
+    default=None,
+    help="Applied to every map after the bias.",
+)
+@click.option(
+    "--leak",
+    type=FiniteFloat(),
+    default=0.01,
+    show_default=True,
+    help="The slope of leaky-relu below 0.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["max", "avg"]),
+    default=None,
+    help="Pool every map after the activation (windows that do not fit are dropped).",
+)
+@click.option(
+    "--pool-size",
+    default="2",
+    show_default=True,
+    metavar="N|PY,PX",
+    help="The pooling window.",
+)
+@click.option(
+    "--pool-stride",
+    default=None,
+    metavar="N|SY,SX",
+    help="Step between pooling windows; the window size by default.",
+)
+@click.option(
+    "--montage",
+    is_flag=True,
+    help="Write the maps as a labelled grid of grey images (each stretched to its own "
+    "min..max) in an image format such as .png.",
+)
+@click.option(
+    "--format",
+    "out_format",
+    default=None,
+    metavar="FMT",
+    help="Output format (tiff, npy, txt, csv; png and others with --montage); from OUTPUT's "
+    "suffix by default.",
+)
+@print_options
+@click.option("-q", "--quiet", is_flag=True, help="Do not report the volumes and parameters.")
+def features(
+    bank: str,
+    input: str,
+    output: str | None,
+    flip: bool,
+    padding: Padding,
+    border: Border,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    anchor: tuple[int, int] | None,
+    biases: str | None,
+    activation: Any,
+    leak: float,
+    pool: str | None,
+    pool_size: str,
+    pool_stride: str | None,
+    montage: bool,
+    out_format: str | None,
+    print_as: str | None,
+    print_to: str | None,
+    quiet: bool,
+) -> None:
+    """Apply a bank of K kernels to INPUT like a convolutional layer: K feature maps.
+
+    BANK holds K kernels as deep as INPUT: a K x C x F x F .npy (or C x F x F
+    for one kernel), a JSON list of that shape, or a text grid whose kernels
+    are separated by '---' lines and whose channel slices by blank lines. A
+    2-D kernel (a built-in, or each kernel of a file of 2-D kernels) is
+    broadcast over the channels. The defaults are a CNN layer's: no padding,
+    zero border, applied as written (cross-correlation). The K maps go to
+    OUTPUT as a multi-page float .tiff, a K x H x W .npy, .txt/.csv, or a
+    labelled picture with --montage. The output volume and the parameter
+    count K*F*F*C + K are reported on stderr.
+
+    \b
+    Examples:
+      imgconv features bank.npy photo.png maps.tiff
+      imgconv features edges.txt camera.png maps.png --montage --activation relu
+      imgconv features sobel-x image.txt --padding 1 --print
+    """
+    from .api import features_file
+    from .core.layer import formula, pooling, volume_text
+
+    _check_outputs(output, print_as, print_to)
+    pooled = None
+    if pool is not None:
+        pooled = pooling(pool, pool_size, pool_stride)
+    elif pool_stride is not None or pool_size != "2":
+        message = "--pool-size and --pool-stride shape the pooling; add --pool max or --pool avg"
+        raise click.UsageError(message)
+    done = features_file(
+        bank,
+        input,
+        output,
+        format=out_format,
+        montage=montage,
+        flip=flip,
+        padding=padding,
+        border=border,
+        stride=stride,
+        dilation=dilation,
+        anchor=anchor,
+        bias=_bias_list(biases),
+        activation=activation,
+        leak=leak,
+        pool=pooled,
+        stdin=sys.stdin.buffer,
+        stdout=sys.stdout.buffer,
+    )
+    result = done.result
+    k, c, fh, fw = result.bank.shape
+    if not quiet:
+        (ho, wo), maps = result.conv_shape, result.maps
+        kernels_text = f"{k} kernel{'s' if k > 1 else ''} {fh} x {fw} x {c}"
+        steps = [f"{volume_text(done.in_shape)} input", kernels_text]
+        pads = result.geometry.pads
+        padded = str(pads[0]) if len(set(pads)) == 1 else ",".join(map(str, pads)) + " (T,B,L,R)"
+        conv = (
+            f"-> {volume_text((ho, wo, k))} (padding {padded}, border {border}, stride "
+            f"{stride[0]},{stride[1]}, dilation {dilation[0]},{dilation[1]})"
+        )
+        if pooled is not None:
+            conv += (
+                f", {pooled.kind} pool {pooled.size[0]}x{pooled.size[1]} stride "
+                f"{pooled.stride[0]},{pooled.stride[1]} -> "
+                f"{volume_text((maps.shape[1], maps.shape[2], k))}"
+            )
+        click.echo(
+            f"features: {', '.join(steps)} {conv}; parameters {formula(result.bank)}", err=True
+        )
+    if print_as is not None:
+        labelled = list(zip(result.names, result.maps, strict=True))
+        _print_maps(labelled, print_as, output, print_to)
+
+
+def _bias_list(text: str | None) -> list[float] | None:
+    """``--bias`` as numbers; a bad list is a usage error naming it."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.replace(" ", "").split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        message = f"--bias {text!r} is not a number or a list such as 0.5,-1,0"
+        raise click.BadParameter(message, param_hint="'--bias'")
+    return values
+
+
 def _check_outputs(output: str | None, print_as: str | None, print_to: str | None) -> None:
     """Refuse, before any work, output that has nowhere to go or would reach a terminal."""
     from .image_io import is_terminal
@@ -301,17 +479,14 @@ def _print_maps(
     """Print the maps where the rules say: see ``--print``'s help."""
     from .image_io import write_output
     from .matrix_io import encode_numbers
-    from .render import feature_maps, make_console
+    from .render import PIPE_WIDTH, feature_maps, make_console, render_text
 
     if how == "table" and print_to is None:
         console = make_console(stderr=output == "-")
         console.print(feature_maps(maps, console.width))
         return
     if how == "table":
-        console = make_console(record=True)
-        with console.capture():
-            console.print(feature_maps(maps, console.width))
-        data = console.export_text().encode("utf-8")
+        data = render_text(feature_maps(maps, PIPE_WIDTH)).encode("utf-8")
     elif len(maps) == 1:
         data = encode_numbers(maps[0][1], how.upper())
     elif how == "csv":  # a block per map, each after its name
@@ -345,7 +520,7 @@ def kernels_list() -> None:
     make_console().print(catalogue_table(BUILTINS.values()))
 
 
-@kernels.command("show", context_settings=CONTEXT_SETTINGS)
+@kernels.command("show", cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
 @click.argument("kernel", type=KERNEL)
 @click.option(
     "--flip", is_flag=True, help="Show the kernel rotated 180 degrees, as --flip applies it."
@@ -451,3 +626,195 @@ def _bank_json(bank: Bank) -> dict[str, Any]:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="imgconv")
+
+
+@cli.command("explain", cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
+@click.argument("kernel", type=KERNEL)
+@click.argument("input", metavar="INPUT")
+@geometry_options(padding="same", border="edge")
+@click.option(
+    "--scale",
+    type=FiniteFloat(nonzero=True),
+    default=None,
+    help="Divide the weights by this number (replaces the kernel's own divisor), as apply.",
+)
+@click.option(
+    "--bias",
+    type=FiniteFloat(),
+    default=None,
+    help="Add this after scaling, in the input's units; replaces the kernel's own bias.",
+)
+@click.option(
+    "--normalize",
+    is_flag=True,
+    help="Divide the weights by their sum (a zero-sum kernel by the sum of its positive "
+    "weights), as apply.",
+)
+@click.option(
+    "--channel",
+    default=None,
+    metavar="NAME",
+    help="The band of a multi-band INPUT to explain: r, g, b, a or l for an image, c1, c2, "
+    "... for a numeric matrix; the first by default.",
+)
+@click.option(
+    "--at",
+    default=None,
+    metavar="ROW,COL",
+    help="Explain the output cells from ROW,COL of the whole feature map on (from 0), with "
+    "the whole image's padding and border, showing only the part of the padded input they "
+    "read. Needed when the output is larger than 16x16.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(1, 16),
+    default=None,
+    metavar="N",
+    help="With --at: explain N x N output cells (default 5; fewer at the edges).",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    metavar="N",
+    help="How many output positions to spell out (window, products, sum, value); 0 for none.",
+)
+def explain(
+    kernel: KernelSet | Bank | str,
+    input: str,
+    flip: bool,
+    padding: Padding,
+    border: Border,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    anchor: tuple[int, int] | None,
+    scale: float | None,
+    bias: float | None,
+    normalize: bool,
+    channel: str | None,
+    at: str | None,
+    window: int | None,
+    steps: int,
+) -> None:
+    """Show step by step how KERNEL turns INPUT into a feature map, as course slides do.
+
+    The padded input (padding outside the lines), the kernel as applied, the
+    output-size arithmetic (W - F + 2P)/S + 1 with your numbers, then for the
+    first --steps output positions the window under the kernel, the products,
+    their sum and the value placed in the feature map, and finally the whole
+    feature map. The numbers are the ones apply computes. KERNEL is one 2-D
+    kernel, in any form apply takes; INPUT an image (explained in its units:
+    0..255 for 8-bit) or a numeric matrix (.txt, .csv, .npy), or '-'.
+
+    \b
+    Examples:
+      imgconv explain "1,1,1;1,1,1;1,1,1" image.txt --padding valid
+      imgconv explain "0,0,1;1,0,0;0,1,1" image.txt --padding 1 --border zero --stride 2
+      imgconv explain sobel-x camera.png --at 100,200 --window 3 --steps 1
+    """
+    from .core.explain import DEFAULT_WINDOW
+    from .core.explain import explain as explain_plane
+    from .errors import UsageError
+    from .image_io import read_picture
+    from .render import describe_explanation, make_console
+
+    if kernel == "-" and input == "-":
+        message = "KERNEL and INPUT cannot both be '-': standard input holds only one of them"
+        raise UsageError(message)
+    if window is not None and at is None:
+        message = f"--window {window} sets how much --at explains; add --at ROW,COL"
+        raise UsageError(message)
+    one = _one_kernel(kernel, scale=scale, bias=bias, normalize=normalize)
+    picture = read_picture(input, stdin=sys.stdin.buffer)
+    source = "standard input" if input == "-" else repr(input)
+    index, about, notes = _explained_band(picture, channel, source)
+    done = explain_plane(
+        picture.pixels[:, :, index],
+        one,
+        flip=flip,
+        padding=padding,
+        border=border,
+        stride=stride,
+        dilation=dilation,
+        anchor=anchor,
+        at=at,
+        window=DEFAULT_WINDOW if window is None else window,
+        steps=steps,
+    )
+    make_console().print(describe_explanation(done, source=source, about=about, notes=notes))
+
+
+def _one_kernel(
+    kernel: KernelSet | Bank | str, *, scale: float | None, bias: float | None, normalize: bool
+) -> Kernel:
+    """The single 2-D kernel explain takes, with --scale, --bias and --normalize applied."""
+    from .core.filtering import prepare_kernels
+    from .core.kernels import Bank, kernels_of
+    from .errors import KernelError
+
+    if isinstance(kernel, str):
+        from .kernel_source import resolve_kernel
+
+        kernel = resolve_kernel(kernel, stdin=sys.stdin.buffer)
+    if isinstance(kernel, Bank):
+        flat = kernel.as_kernels()
+        if flat is None:
+            k, c, h, w = kernel.shape
+            what = (
+                f"a kernel {c} channels deep"
+                if k == 1
+                else f"a bank of {k} kernels {c} channels deep"
+            )
+            message = (
+                f"kernel {kernel.name!r} is {what} ({k} x {c} x {h} x {w}); explain takes one "
+                "2-D kernel (H x W, or 1 x 1 x H x W)"
+            )
+            raise KernelError(message)
+        kernel = flat
+    kernels = kernels_of(kernel)
+    if len(kernels.kernels) > 1:
+        names = [k.name for k in kernels.kernels]
+        listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        message = (
+            f"kernel {kernels.name!r} is a set of {len(names)} kernels ({listed}); explain "
+            f"takes one 2-D kernel, such as {names[0]}"
+        )
+        raise KernelError(message)
+    prepared = prepare_kernels(kernels, scale=scale, bias=bias, normalize=normalize)
+    only = prepared.kernels[0]
+    return only.with_values(name=prepared.name, bias=only.bias + prepared.bias)
+
+
+def _explained_band(
+    picture: Picture, channel: str | None, source: str
+) -> tuple[int, str, list[str]]:
+    """The index of the band --channel names, and what to say about the input."""
+    from .errors import UsageError
+
+    bands = picture.bands
+    index = 0
+    if channel is not None:
+        wanted = channel.strip().upper()
+        if wanted not in bands:
+            message = (
+                f"--channel {channel!r} is not a band of {source} ({' '.join(bands)}); "
+                f"expected one of {', '.join(b.lower() for b in bands)}"
+            )
+            raise UsageError(message)
+        index = bands.index(wanted)
+    kind = picture.pixels.dtype.kind
+    if picture.numeric:
+        units = "numbers used as they are"
+    elif kind == "f":
+        units = "float values (0..1 nominal)"
+    else:
+        top = int(2 ** (8 * picture.pixels.dtype.itemsize) - 1)
+        units = f"{8 * picture.pixels.dtype.itemsize}-bit values 0..{top}"
+    if len(bands) == 1:
+        return index, units, []
+    about = f"channel {bands[index]} of {' '.join(bands)}, {units}"
+    notes = [f"--channel picks another of {', '.join(b.lower() for b in bands)}."]
+    if "A" in bands and bands[index] != "A":
+        notes.append("Alpha is not used: the channel is filtered alone, as apply --alpha plain.")
+    return index, about, notes

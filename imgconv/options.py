@@ -11,6 +11,7 @@ kernel parsing (NumPy) is imported when a kernel argument is converted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -227,3 +228,46 @@ def print_options(command: F) -> F:
         "stdout when there is no OUTPUT, else tables to stdout and csv/npy to stderr; to "
         "stderr whenever the image goes to stdout.",
     )(command)
+
+
+# An inline kernel that starts with a minus sign: -1,0,1 or "-1 0 1; ...".
+_NEGATIVE_MATRIX = re.compile(r"^-\.?\d[\d.eE+-]*[,;\s]")
+
+
+class KernelCommand(click.Command):
+    """A command whose KERNEL may be an inline matrix starting with a minus sign.
+
+    Click would read ``-1,0,1`` as an unknown option ``-1``. Such an argument,
+    where no option waits for a value, is given a leading space (which the
+    kernel parser ignores), so ``imgconv apply -1,0,1 in.png out.png`` works.
+    ``--`` turns this off for the arguments after it.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Protect negative inline matrices from option parsing, then parse."""
+        options = [param for param in self.params if isinstance(param, click.Option)]
+        # Options whose value is optional (--print) take none before a matrix.
+        bare = {
+            name: str(param.flag_value)
+            for param in options
+            if getattr(param, "_flag_needs_value", False)
+            for name in param.opts
+        }
+        takes_value = {
+            name
+            for param in options
+            if not param.is_flag and not getattr(param, "_flag_needs_value", False)
+            for name in (*param.opts, *param.secondary_opts)
+        }
+        fixed: list[str] = []
+        for index, arg in enumerate(args):
+            if arg == "--":
+                fixed += args[index:]
+                break
+            previous = args[index - 1] if index else ""
+            if _NEGATIVE_MATRIX.match(arg) and previous not in takes_value:
+                if previous in bare:
+                    fixed.append(bare[previous])
+                arg = " " + arg
+            fixed.append(arg)
+        return super().parse_args(ctx, fixed)

@@ -8,6 +8,7 @@ the stream is not a terminal or ``NO_COLOR`` is set.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
@@ -21,8 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .core.catalog import FAMILIES, Builtin
+from .core.explain import AxisSize, Explanation, Step
 from .core.kernels import Bank, Kernel, KernelSet
 from .core.matrix_text import format_number as format_value
+from .core.vocab import BORDER_PICTURES
 
 _COMBINE_WORDS = {
     "magnitude": "the gradient magnitude sqrt(a^2 + b^2 + ...) of these kernels' results",
@@ -39,16 +42,22 @@ _COMBINE_WORDS = {
 PIPE_WIDTH = 120
 
 
-def make_console(*, stderr: bool = False, record: bool = False) -> Console:
-    """A console on stdout or stderr; colour only on a terminal without NO_COLOR.
-
-    ``record`` makes a console whose output is captured and exported as
-    plain text (for ``--print-to FILE``), at :data:`PIPE_WIDTH`.
-    """
-    console = Console(stderr=stderr, highlight=False, soft_wrap=False, record=record)
-    if record or (not console.is_terminal and "COLUMNS" not in os.environ):
+def make_console(*, stderr: bool = False) -> Console:
+    """A console on stdout or stderr; colour only on a terminal without NO_COLOR."""
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = PIPE_WIDTH
     return console
+
+
+def render_text(renderable: RenderableType, width: int = PIPE_WIDTH) -> str:
+    """``renderable`` as plain text (no colour), for writing to a file."""
+    console = Console(
+        file=io.StringIO(), width=width, highlight=False, soft_wrap=False, color_system=None
+    )
+    console.print(renderable)
+    text: str = console.file.getvalue()  # type: ignore[attr-defined]
+    return text
 
 
 def format_number(value: float, digits: int = 6) -> str:
@@ -339,3 +348,374 @@ def block_means(values: NDArray[np.float64], rows: int, columns: int) -> NDArray
     counts = np.outer(np.diff(np.append(row_edges, h)), np.diff(np.append(col_edges, w)))
     means: NDArray[np.float64] = sums / counts
     return means
+
+
+# --------------------------------------------------------------------------
+# Explaining a convolution
+
+#: How a feature-map cell that is not computed yet is drawn.
+PENDING = "\u00b7"
+#: Indent under each numbered heading; a step's details are indented twice.
+_INDENT = "  "
+
+
+def describe_explanation(
+    done: Explanation, *, source: str, about: str, notes: Sequence[str] = ()
+) -> RenderableType:
+    """The whole walk-through: padded input, kernel, output size, steps, feature map.
+
+    Parameters
+    ----------
+    done : Explanation
+        What :func:`imgconv.core.explain.explain` worked out.
+    source : str
+        How to name the input (``'image.txt'``, ``standard input``).
+    about : str
+        The input's channel and units, e.g. ``8-bit values 0..255``.
+    notes : sequence of str
+        Lines to add under the heading (which channel, alpha not used).
+
+    Returns
+    -------
+    RenderableType
+        Plain lines with styles: padding cells are drawn outside ``|`` and
+        ``-`` lines (and dim on a colour terminal), so the picture reads the
+        same without colour. Rows and columns are numbered as in the input
+        (padding has negative numbers, or numbers past the input's end) and
+        as in the whole feature map.
+    """
+    h, w = done.geometry.in_shape
+    parts: list[RenderableType] = [
+        Text.assemble("Explaining ", (done.kernel.name, "bold"), f" on {source}"),
+        Text(f"{_INDENT}{h} x {w}, {about}"),
+        *(Text(_INDENT + note) for note in notes),
+    ]
+    for section in (
+        _explain_input(done),
+        _explain_kernel(done),
+        _explain_size(done),
+        _explain_steps(done),
+        _explain_map(done),
+    ):
+        parts += [Text(""), *section]
+    return Group(*parts)
+
+
+def _explain_input(done: Explanation) -> list[RenderableType]:
+    geometry, border = done.geometry, done.border
+    (h, w), (top, bottom, left, right) = geometry.in_shape, geometry.pads
+    lines: list[RenderableType] = [Text("1. The input, padded", style="bold")]
+    if not any(geometry.pads):
+        lines.append(
+            Text(
+                f"{_INDENT}No padding (--padding {done.padding}): the kernel stays inside the "
+                f"{h} x {w} input."
+            )
+        )
+    else:
+        if border.mode == "constant":
+            fill = f"every padding cell holds {format_number(border.value)}"
+        else:
+            fill = BORDER_PICTURES[border.mode]
+        lines += [
+            Text(
+                f"{_INDENT}Padding {done.padding}: {_count(top, 'row')} on top, {bottom} below, "
+                f"{_count(left, 'column')} on the left, {right} on the right,"
+            ),
+            Text(f"{_INDENT}filled by the {border} border ({fill}): the cells outside the lines."),
+        ]
+    rows, cols = done.region.shape
+    y0, x0 = done.region_origin
+    if not done.whole:
+        (r0, c0), (mh, mw) = done.map_origin, done.feature_map.shape
+        lines += [
+            Text(
+                f"{_INDENT}Shown: input rows {y0}..{y0 + rows - 1}, columns {x0}..{x0 + cols - 1}, "
+                "the part of the padded input read by"
+            ),
+            Text(f"{_INDENT}output rows {r0}..{r0 + mh - 1}, columns {c0}..{c0 + mw - 1}."),
+        ]
+    lines.append(Text(f"{_INDENT}Rows and columns are numbered as in the input."))
+    cells = [
+        [
+            _cell(float(value), done.dtype, padding=bool(done.region_padding[y, x]))
+            for x, value in enumerate(row)
+        ]
+        for y, row in enumerate(done.region)
+    ]
+    lines.append(
+        _grid(
+            cells,
+            range(y0, y0 + rows),
+            range(x0, x0 + cols),
+            row_pad=[bool(done.region_padding[y, :].all()) for y in range(rows)],
+            col_pad=[bool(done.region_padding[:, x].all()) for x in range(cols)],
+        )
+    )
+    return lines
+
+
+def _explain_kernel(done: Explanation) -> list[RenderableType]:
+    kernel = done.kernel
+    (kh, kw), (ay, ax) = kernel.shape, kernel.origin
+    lines: list[RenderableType] = [Text("2. The kernel", style="bold")]
+    if done.flipped:
+        written = "; ".join(
+            " ".join(format_weight(float(v)) for v in row) for row in done.written.weights
+        )
+        lines += [
+            Text(f"{_INDENT}--flip: the kernel as written, {written}, is rotated 180 degrees"),
+            Text(f"{_INDENT}about its anchor: true convolution. As applied:"),
+        ]
+    how = "flipped (true convolution)" if done.flipped else "applied as written (correlation)"
+    lines.append(
+        Text.assemble(
+            _INDENT, (kernel.name, "bold"), f": {kh} x {kw}, anchor ({ay}, {ax}) in brackets, {how}"
+        )
+    )
+    cells = []
+    for u in range(kh):
+        row = []
+        for v in range(kw):
+            value = float(kernel.weights[u, v])
+            if kernel.present is not None and not kernel.present[u, v]:
+                text, style = ABSENT, "dim"
+            else:
+                text, style = format_weight(value), "red" if value < 0 else ""
+            row.append((f"[{text}]" if (u, v) == (ay, ax) else text, style))
+        cells.append(row)
+    lines.append(_grid(cells, range(kh), range(kw)))
+    notes = []
+    if kernel.scale != 1:
+        notes.append(f"divided by {format_weight(kernel.scale)} (its scale)")
+    if kernel.bias:
+        notes.append(f"plus {format_number(kernel.bias)} (its bias)")
+    total = format_weight(round(float(kernel.matrix.sum()), 12))
+    notes.append(f"the weights as applied sum to {total}" if notes else f"weights sum to {total}")
+    if kernel.present is not None:
+        notes.append(f"{ABSENT} marks absent cells (weight 0)")
+    lines.append(Text(_INDENT + "; ".join(notes)))
+    dy, dx = done.geometry.dilation
+    if (dy, dx) != (1, 1):
+        reach_y, reach_x = done.geometry.reach
+        lines.append(
+            Text(
+                f"{_INDENT}Dilation {dy},{dx}: its taps are {dy} rows and {dx} columns apart, "
+                f"reaching over {reach_y} x {reach_x} cells."
+            )
+        )
+    return lines
+
+
+def _explain_size(done: Explanation) -> list[RenderableType]:
+    (ho, wo), (sy, sx) = done.geometry.out_shape, done.geometry.stride
+    lines: list[RenderableType] = [Text("3. The output size", style="bold")]
+    for size in done.sizes:
+        lines += [Text(_INDENT + line) for line in size_arithmetic(size)]
+    stride = f" (stride {sy},{sx})" if (sy, sx) != (1, 1) else ""
+    lines.append(Text(f"{_INDENT}so the feature map is {ho} x {wo}{stride}."))
+    return lines
+
+
+def size_arithmetic(size: AxisSize) -> list[str]:
+    """One axis of the output-size formula with the user's numbers, as lines.
+
+    The course's ``(W - F + 2P)/S + 1``, in its general form when the
+    padding differs on the two sides (``P_left + P_right``) or the kernel
+    is dilated (``F' = d*(F - 1) + 1``, on a second line); ``floor`` when
+    the stride does not divide exactly.
+
+    Examples
+    --------
+    >>> size_arithmetic(AxisSize("width", 7, 3, 0, 0, 1, 1, 5))
+    ['width: (W - F + 2P)/S + 1 = (7 - 3 + 2*0)/1 + 1 = 5']
+    >>> size_arithmetic(AxisSize("height", 8, 3, 1, 0, 2, 1, 4))
+    ['height: (H - F + P_top + P_bottom)/S + 1 = (8 - 3 + 1 + 0)/2 + 1 = 4']
+    """
+    n = "H" if size.axis == "height" else "W"
+    f = "F" if size.dilation == 1 else "F'"
+    if size.symmetric:
+        pad_form, pad_numbers = "2P", f"2*{size.before}"
+    else:
+        first, second = ("P_top", "P_bottom") if size.axis == "height" else ("P_left", "P_right")
+        pad_form, pad_numbers = f"{first} + {second}", f"{size.before} + {size.after}"
+    numbers = f"({size.size} - {size.reach} + {pad_numbers})/{size.stride} + 1"
+    if size.exact:
+        result = f"{numbers} = {size.out}"
+    else:
+        fraction = f"{size.numerator}/{size.stride}"
+        result = f"{numbers} = floor({fraction}) + 1 = {size.out} (rounded down)"
+    lines = [f"{size.axis}: ({n} - {f} + {pad_form})/S + 1 = {result}"]
+    if size.dilation != 1:
+        indent = " " * (len(size.axis) + 2)
+        lines.append(
+            f"{indent}where F' = d*(F - 1) + 1 = {size.dilation}*({size.kernel} - 1) + 1 = "
+            f"{size.reach}, the dilated kernel's reach"
+        )
+    return lines
+
+
+def _explain_steps(done: Explanation) -> list[RenderableType]:
+    kernel = done.kernel
+    then = []
+    if kernel.scale != 1:
+        then.append(f"divided by the scale {format_number(kernel.scale)}")
+    if kernel.bias:
+        then.append(f"plus the bias {format_number(kernel.bias)}")
+    lines: list[RenderableType] = [
+        Text("4. Step by step", style="bold"),
+        Text(
+            f"{_INDENT}Each feature-map cell is the sum of the window's cells times the kernel's "
+            f"weights{',' if then else '.'}"
+        ),
+    ]
+    if then:
+        lines.append(Text(f"{_INDENT}{', '.join(then)}."))
+    for number, step in enumerate(done.steps, start=1):
+        lines += [Text(""), *_explain_step(done, step, number)]
+    rest = done.positions - len(done.steps)
+    if not done.steps:
+        lines.append(Text(f"{_INDENT}No position is spelled out (--steps 0)."))
+    elif rest:
+        lines += [
+            Text(""),
+            Text(
+                f"{_INDENT}The other {_count(rest, 'position')} are computed the same way "
+                "(--steps N spells out more)."
+            ),
+        ]
+    return lines
+
+
+def _explain_step(done: Explanation, step: Step, number: int) -> list[RenderableType]:
+    kernel, dtype, inner = done.kernel, done.dtype, _INDENT * 2
+    (kh, kw), (dy, dx) = kernel.shape, done.geometry.dilation
+    rows = f"rows {step.row}..{step.row + dy * (kh - 1)}" + (f" step {dy}" if dy > 1 else "")
+    cols = f"columns {step.col}..{step.col + dx * (kw - 1)}" + (f" step {dx}" if dx > 1 else "")
+    where = f"({step.out_row}, {step.out_col})"
+    heading = (
+        f"Step {number} of {done.positions}: feature map {where}, window at input {rows}, {cols}"
+    )
+    cells = [
+        [
+            _cell(float(value), dtype, padding=bool(step.padding[u, v]))
+            for v, value in enumerate(row)
+        ]
+        for u, row in enumerate(step.window)
+    ]
+    window = _grid(
+        cells,
+        range(step.row, step.row + dy * kh, dy),
+        range(step.col, step.col + dx * kw, dx),
+        row_pad=[bool(step.padding[u, :].all()) for u in range(kh)],
+        col_pad=[bool(step.padding[:, v].all()) for v in range(kw)],
+        indent=inner,
+    )
+    present = kernel.present
+    taps = [(u, v) for u in range(kh) for v in range(kw) if present is None or bool(present[u, v])]
+
+    def number_text(value: float) -> str:
+        return _operand(format_value(float(dtype.type(value)), dtype))
+
+    products = " + ".join(
+        f"{number_text(step.window[u, v])}\u00d7{number_text(kernel.weights[u, v])}"
+        for u, v in taps
+    )
+    terms = " + ".join(number_text(step.products[u, v]) for u, v in taps)
+    total, value = format_value(step.total, dtype), format_value(step.value, dtype)
+    lines: list[RenderableType] = [
+        Text(_INDENT + heading, style="bold"),
+        window,
+        Text(f"{inner}products: {products}"),
+        Text(f"{inner}sum: {terms} = {total}"),
+    ]
+    scale, bias = format_number(kernel.scale), _operand(format_number(kernel.bias))
+    if kernel.scale != 1 and kernel.bias:
+        lines.append(
+            Text(f"{inner}value: sum / scale + bias = {total} / {scale} + {bias} = {value}")
+        )
+    elif kernel.scale != 1:
+        lines.append(Text(f"{inner}value: sum / scale = {total} / {scale} = {value}"))
+    elif kernel.bias:
+        lines.append(Text(f"{inner}value: sum + bias = {total} + {bias} = {value}"))
+    lines.append(Text(f"{inner}placed in the feature map at {where}: {value}"))
+    (r0, c0), (mh, mw) = done.map_origin, done.feature_map.shape
+    filled = (step.out_row - r0) * mw + (step.out_col - c0)
+    partial = [
+        [
+            _cell(float(done.feature_map[i, j]), dtype, bold=i * mw + j == filled)
+            if i * mw + j <= filled
+            else (PENDING, "dim")
+            for j in range(mw)
+        ]
+        for i in range(mh)
+    ]
+    lines += [
+        Text(f"{inner}feature map so far ({PENDING}: not computed yet):"),
+        _grid(partial, range(r0, r0 + mh), range(c0, c0 + mw), indent=inner),
+    ]
+    return lines
+
+
+def _explain_map(done: Explanation) -> list[RenderableType]:
+    (r0, c0), (mh, mw) = done.map_origin, done.feature_map.shape
+    ho, wo = done.geometry.out_shape
+    if done.whole:
+        title = f"5. The feature map: {ho} x {wo}"
+    else:
+        title = (
+            f"5. The feature map: rows {r0}..{r0 + mh - 1}, columns {c0}..{c0 + mw - 1} "
+            f"of {ho} x {wo}"
+        )
+    cells = [[_cell(float(v), done.dtype) for v in row] for row in done.feature_map]
+    return [Text(title, style="bold"), _grid(cells, range(r0, r0 + mh), range(c0, c0 + mw))]
+
+
+def _operand(text: str) -> str:
+    """A number as a term of a sum or product: negatives in parentheses."""
+    return f"({text})" if text.startswith("-") else text
+
+
+def _cell(
+    value: float, dtype: np.dtype[np.floating], *, padding: bool = False, bold: bool = False
+) -> tuple[str, str]:
+    """A number's text and style: padding dim, negatives red, the newest cell bold."""
+    style = "dim" if padding else ("red" if value < 0 else "")
+    if bold:
+        style = (style + " bold").strip()
+    return format_value(value, dtype), style
+
+
+def _grid(
+    cells: Sequence[Sequence[tuple[str, str]]],
+    row_labels: Iterable[int],
+    col_labels: Iterable[int],
+    *,
+    row_pad: Sequence[bool] = (),
+    col_pad: Sequence[bool] = (),
+    indent: str = _INDENT,
+) -> Text:
+    """``(text, style)`` cells in right-aligned columns, with row and column numbers.
+
+    Where ``row_pad`` (``col_pad``) changes between neighbouring rows
+    (columns), a ``-`` (``|``) line separates padding from the input.
+    """
+    rows, cols = [str(r) for r in row_labels], [str(c) for c in col_labels]
+    row_pad = row_pad or [False] * len(rows)
+    col_pad = col_pad or [False] * len(cols)
+    width = max([len(text) for row in cells for text, _ in row] + [len(c) for c in cols])
+    label_width = max(len(r) for r in rows)
+    seps = [" "] + [" | " if col_pad[x] != col_pad[x - 1] else " " for x in range(1, len(cols))]
+    lead = indent + " " * label_width
+    header = "".join(" " * len(s) + c.rjust(width) for s, c in zip(seps, cols, strict=True))
+    rule = "".join(s.replace(" ", "-").replace("|", "+") + "-" * width for s in seps)
+    lines = [Text(lead + header, style="dim")]
+    for y, (label, row) in enumerate(zip(rows, cells, strict=True)):
+        if y and row_pad[y] != row_pad[y - 1]:
+            lines.append(Text(lead + rule, style="dim"))
+        line = Text(indent + label.rjust(label_width), style="dim")
+        for sep, (text, style) in zip(seps, row, strict=True):
+            line.append(sep, style="dim")
+            line.append(text.rjust(width), style=style)
+        lines.append(line)
+    return Text("\n").join(lines)

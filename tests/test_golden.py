@@ -32,7 +32,8 @@ def readme_commands() -> list[list[str]]:
 
 
 # Other golden cases: alpha weighting on a real RGBA image, stride and
-# valid padding, a kernel file, 16-bit output and signed float output.
+# valid padding, a kernel file, 16-bit output, signed float output, a
+# chain of kernels and a convolutional layer.
 EXTRA = [
     ["apply", "box:7", "sample_images/horse.png", "horse-box-7.png"],
     ["apply", "box:7", "--alpha", "plain", "sample_images/horse.png", "horse-box-7-plain.png"],
@@ -42,6 +43,10 @@ EXTRA = [
      "coffee-edges.png"],
     ["apply", "kirsch", "--depth", "16", "sample_images/text.png", "text-kirsch-16.png"],
     ["apply", "sobel-y", "--map", "raw", "sample_images/text.png", "text-sobel-y.tiff"],
+    ["apply", "sample_images/chain.txt", "--combine", "chain", "sample_images/text.png",
+     "text-chain.png"],
+    ["features", "sobel:>", "--stride", "4", "--activation", "relu", "--pool", "max", "-q",
+     "sample_images/coffee.png", "coffee-features.npy"],
 ]  # fmt: skip
 
 
