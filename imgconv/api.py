@@ -89,15 +89,21 @@ class Applied:
     numeric: bool = False
 
 
-def as_kernel_set(kernel: str | KernelSet | Kernel | Bank, stdin: BinaryIO | None) -> KernelSet:
+def as_kernel_set(
+    kernel: str | KernelSet | Kernel | Bank,
+    stdin: BinaryIO | None,
+    *,
+    takes: str = "apply takes 2-D kernels (H x W, or K x 1 x H x W), each applied to every "
+    "channel on its own",
+) -> KernelSet:
     """The 2-D kernels that ``apply`` can use, from any kernel source.
 
     Raises
     ------
     KernelError
         For a bank whose kernels are more than one channel deep: those mix
-        channels, as a convolutional layer does, and ``apply`` filters each
-        channel on its own.
+        channels, as a convolutional layer does; ``takes`` says what the
+        command takes instead.
     """
     spec = resolve_kernel(kernel, stdin=stdin) if isinstance(kernel, str) else kernel
     if isinstance(spec, Bank):
@@ -109,13 +115,41 @@ def as_kernel_set(kernel: str | KernelSet | Kernel | Bank, stdin: BinaryIO | Non
                 if k == 1
                 else f"a bank of {k} kernels {c} channels deep"
             )
-            msg = (
-                f"kernel {spec.name!r} is {what} ({k} x {c} x {h} x {w}); apply takes 2-D "
-                "kernels (H x W, or K x 1 x H x W), each applied to every channel on its own"
-            )
+            msg = f"kernel {spec.name!r} is {what} ({k} x {c} x {h} x {w}); {takes}"
             raise KernelError(msg)
         return kernels
     return kernels_of(spec)
+
+
+def single_kernel(
+    kernel: str | KernelSet | Kernel | Bank,
+    stdin: BinaryIO | None,
+    *,
+    scale: float | None = None,
+    bias: float | None = None,
+    normalize: bool = False,
+) -> Kernel:
+    """The one 2-D kernel ``explain`` takes, with ``scale``, ``bias`` and ``normalize`` applied.
+
+    Raises
+    ------
+    KernelError
+        For a deep kernel, or a set of several kernels (naming the first).
+    """
+    kernels = as_kernel_set(
+        kernel, stdin, takes="explain takes one 2-D kernel (H x W, or 1 x 1 x H x W)"
+    )
+    if len(kernels.kernels) > 1:
+        names = [k.name for k in kernels.kernels]
+        listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        msg = (
+            f"kernel {kernels.name!r} is a set of {len(names)} kernels ({listed}); explain "
+            f"takes one 2-D kernel, such as {names[0]}"
+        )
+        raise KernelError(msg)
+    prepared = prepare_kernels(kernels, scale=scale, bias=bias, normalize=normalize)
+    only = prepared.kernels[0]
+    return only.with_values(name=prepared.name, bias=only.bias + prepared.bias)
 
 
 def apply_file(

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from .core.kernels import Bank, Kernel, KernelSet
+    from .core.kernels import Bank, KernelSet
     from .core.vocab import Border, Padding
     from .image_io import Picture
 
@@ -713,6 +713,7 @@ def explain(
       imgconv explain "0,0,1;1,0,0;0,1,1" image.txt --padding 1 --border zero --stride 2
       imgconv explain sobel-x camera.png --at 100,200 --window 3 --steps 1
     """
+    from .api import single_kernel
     from .core.explain import DEFAULT_WINDOW
     from .core.explain import explain as explain_plane
     from .errors import UsageError
@@ -725,7 +726,7 @@ def explain(
     if window is not None and at is None:
         message = f"--window {window} sets how much --at explains; add --at ROW,COL"
         raise UsageError(message)
-    one = _one_kernel(kernel, scale=scale, bias=bias, normalize=normalize)
+    one = single_kernel(kernel, sys.stdin.buffer, scale=scale, bias=bias, normalize=normalize)
     picture = read_picture(input, stdin=sys.stdin.buffer)
     source = "standard input" if input == "-" else repr(input)
     index, about, notes = _explained_band(picture, channel, source)
@@ -743,47 +744,6 @@ def explain(
         steps=steps,
     )
     make_console().print(describe_explanation(done, source=source, about=about, notes=notes))
-
-
-def _one_kernel(
-    kernel: KernelSet | Bank | str, *, scale: float | None, bias: float | None, normalize: bool
-) -> Kernel:
-    """The single 2-D kernel explain takes, with --scale, --bias and --normalize applied."""
-    from .core.filtering import prepare_kernels
-    from .core.kernels import Bank, kernels_of
-    from .errors import KernelError
-
-    if isinstance(kernel, str):
-        from .kernel_source import resolve_kernel
-
-        kernel = resolve_kernel(kernel, stdin=sys.stdin.buffer)
-    if isinstance(kernel, Bank):
-        flat = kernel.as_kernels()
-        if flat is None:
-            k, c, h, w = kernel.shape
-            what = (
-                f"a kernel {c} channels deep"
-                if k == 1
-                else f"a bank of {k} kernels {c} channels deep"
-            )
-            message = (
-                f"kernel {kernel.name!r} is {what} ({k} x {c} x {h} x {w}); explain takes one "
-                "2-D kernel (H x W, or 1 x 1 x H x W)"
-            )
-            raise KernelError(message)
-        kernel = flat
-    kernels = kernels_of(kernel)
-    if len(kernels.kernels) > 1:
-        names = [k.name for k in kernels.kernels]
-        listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-        message = (
-            f"kernel {kernels.name!r} is a set of {len(names)} kernels ({listed}); explain "
-            f"takes one 2-D kernel, such as {names[0]}"
-        )
-        raise KernelError(message)
-    prepared = prepare_kernels(kernels, scale=scale, bias=bias, normalize=normalize)
-    only = prepared.kernels[0]
-    return only.with_values(name=prepared.name, bias=only.bias + prepared.bias)
 
 
 def _explained_band(
