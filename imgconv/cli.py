@@ -110,7 +110,11 @@ def cli() -> None:
     """
 
 
-@cli.command(cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
+@cli.command(
+    cls=KernelCommand,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Filter an image or a matrix with a kernel; print the maps.",
+)
 @click.argument("kernel", type=KERNEL)
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="[OUTPUT]", required=False)
@@ -274,7 +278,11 @@ def apply(
         )
 
 
-@cli.command(cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
+@cli.command(
+    cls=KernelCommand,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Apply a bank of deep kernels like a CNN layer: K feature maps.",
+)
 @click.argument("bank", metavar="BANK")
 @click.argument("input", metavar="INPUT")
 @click.argument("output", metavar="[OUTPUT]", required=False)
@@ -628,7 +636,12 @@ def main() -> None:
     cli(prog_name="imgconv")
 
 
-@cli.command("explain", cls=KernelCommand, context_settings=CONTEXT_SETTINGS)
+@cli.command(
+    "explain",
+    cls=KernelCommand,
+    context_settings=CONTEXT_SETTINGS,
+    short_help="Show a convolution step by step: windows, products, sums.",
+)
 @click.argument("kernel", type=KERNEL)
 @click.argument("input", metavar="INPUT")
 @geometry_options(padding="same", border="edge")
