@@ -95,6 +95,15 @@ def format_weight(value: float) -> str:
 ABSENT = "\u00b7"
 
 
+def weight_cell(kernel: Kernel, y: int, x: int, *, dim_zero: bool = False) -> tuple[str, str]:
+    """One weight as drawn, and its style: absent cells as a dim dot, negatives red."""
+    if kernel.present is not None and not kernel.present[y, x]:
+        return ABSENT, "dim"
+    value = float(kernel.weights[y, x])
+    style = "red" if value < 0 else ("dim" if value == 0 and dim_zero else "")
+    return format_weight(value), style
+
+
 def kernel_matrix(kernel: Kernel) -> Table:
     """The weights as written: negatives red, zeros dim, absent cells as a dot.
 
@@ -108,12 +117,7 @@ def kernel_matrix(kernel: Kernel) -> Table:
     for y in range(kh):
         cells = []
         for x in range(kw):
-            value = float(kernel.weights[y, x])
-            if kernel.present is not None and not kernel.present[y, x]:
-                text, style = ABSENT, "dim"
-            else:
-                text = format_weight(value)
-                style = "red" if value < 0 else ("dim" if value == 0 else "")
+            text, style = weight_cell(kernel, y, x, dim_zero=True)
             if (y, x) == (ay, ax):
                 text = f"[{text}]"
                 style = (style + " bold").strip()
@@ -477,11 +481,7 @@ def _explain_kernel(done: Explanation) -> list[RenderableType]:
     for u in range(kh):
         row = []
         for v in range(kw):
-            value = float(kernel.weights[u, v])
-            if kernel.present is not None and not kernel.present[u, v]:
-                text, style = ABSENT, "dim"
-            else:
-                text, style = format_weight(value), "red" if value < 0 else ""
+            text, style = weight_cell(kernel, u, v)
             row.append((f"[{text}]" if (u, v) == (ay, ax) else text, style))
         cells.append(row)
     lines.append(_grid(cells, range(kh), range(kw)))

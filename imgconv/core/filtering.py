@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, TypedDict, Unpack
+from typing import Literal, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -34,7 +34,7 @@ from .convolve import (
     sample,
     work_dtype,
 )
-from .geometry import Geometry, plan
+from .geometry import Geometry, GeometryOptions, plan
 from .kernels import COMBINES, Combine, Kernel, KernelSet, kernels_of
 from .mapping import DEPTHS, DepthName, MapMode, depth_of, map_values, units
 from .vocab import Border, Padding, parse_anchor, parse_pair
@@ -282,7 +282,7 @@ def filter_planes(
     return Filtered(maps, tuple(bands), tuple(flags), geometry, tuple(applier.methods))
 
 
-class FilterOptions(TypedDict, total=False):
+class FilterOptions(GeometryOptions, total=False):
     """The keyword vocabulary of :func:`filter_image` and :func:`filter_stack`.
 
     Declared once so every layer that passes them on (the file-level API,
@@ -290,12 +290,6 @@ class FilterOptions(TypedDict, total=False):
     """
 
     bands: Sequence[str] | None
-    flip: bool
-    padding: str | int | tuple[int, ...] | Padding
-    border: str | Border
-    stride: int | tuple[int, int] | str
-    dilation: int | tuple[int, int] | str
-    anchor: tuple[int, int] | str | None
     channels: str
     alpha: str
     scale: float | None

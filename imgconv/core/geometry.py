@@ -15,9 +15,21 @@ which is the seed slides' ``(W - F + 2P)/S + 1`` when ``d = 1``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from ..errors import GeometryError
-from .vocab import Padding, parse_anchor, parse_pair
+from .vocab import Border, Padding, parse_anchor, parse_pair
+
+
+class GeometryOptions(TypedDict, total=False):
+    """Where a kernel goes, in the keywords every filtering function takes."""
+
+    flip: bool
+    padding: str | int | tuple[int, ...] | Padding
+    border: str | Border
+    stride: int | tuple[int, int] | str
+    dilation: int | tuple[int, int] | str
+    anchor: tuple[int, int] | str | None
 
 
 def output_length(n: int, k: int, before: int, after: int, stride: int, dilation: int) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypedDict, get_args
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
 from .convolve import pad, work_dtype
-from .geometry import Geometry, plan
+from .geometry import Geometry, GeometryOptions, plan
 from .kernels import Bank, KernelSet
 from .vocab import Border, Padding, parse_anchor, parse_pair
 
@@ -48,15 +48,9 @@ class Pooling:
     stride: tuple[int, int]
 
 
-class LayerOptions(TypedDict, total=False):
-    """The keyword vocabulary of :func:`conv_layer`, declared once for every layer."""
+class LayerOptions(GeometryOptions, total=False):
+    """The keyword vocabulary of :func:`conv_layer`: the geometry, then the layer's own."""
 
-    flip: bool
-    padding: str | int | tuple[int, ...] | Padding
-    border: str | Border
-    stride: int | tuple[int, int] | str
-    dilation: int | tuple[int, int] | str
-    anchor: tuple[int, int] | str | None
     bias: Sequence[float] | float | None
     activation: Activation | None
     leak: float
