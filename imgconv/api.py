@@ -24,9 +24,12 @@ from .core.geometry import Geometry
 from .core.kernels import Bank, Kernel, KernelSet, kernels_of
 from .core.layer import LayerOptions, LayerResult, conv_layer
 from .core.mapping import DepthName
-from .errors import KernelError, UsageError
+from .errors import ImgconvError, KernelError, UsageError
 from .image_io import (
+    DEFAULT_MAX_PIXELS,
     FLOAT_FORMATS,
+    SaveOptions,
+    check_save_options,
     encode_montage,
     encode_picture,
     encode_stack,
@@ -158,6 +161,9 @@ def apply_file(
     target: str | None,
     *,
     format: str | None = None,
+    save: SaveOptions | None = None,
+    frame: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     **options: Unpack[FilterOptions],
@@ -178,6 +184,15 @@ def apply_file(
         nothing and only compute (see :attr:`Applied.maps`).
     format : str, optional
         Output format; from ``target``'s suffix by default (PNG for ``-``).
+    save : SaveOptions, optional
+        JPEG/WebP/AVIF ``quality`` and PNG ``compression``.
+    frame : int or None, optional
+        The frame of a multi-frame input to filter (from 0); None filters
+        every frame, and writes them all (TIFF pages, an animation, or a
+        stack in ``.npy``), keeping display times and the loop count.
+    max_pixels : int or None, optional
+        Refuse inputs of more pixels than this (the decompression-bomb
+        guard); None for no limit.
     **options
         As :func:`imgconv.core.filtering.filter_image` takes them. With
         ``combine="stack"`` each kernel's map is written: one page each in
@@ -211,7 +226,16 @@ def apply_file(
     out_format = None if target is None else output_format(target, format)
     if out_format is not None:
         _check_format(out_format, options, stacked=stacked)
-    picture = read_picture(source, stdin=stdin)
+        check_save_options(out_format, save)
+    picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
+    where = "standard input" if source == "-" else repr(source)
+    frames = picture.frames
+    if stacked and len(frames) > 1:
+        msg = (
+            f"--combine stack writes a map per kernel, and {where} has {len(frames)} frames; "
+            "pick one with --frame N"
+        )
+        raise UsageError(msg)
     rest: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
     rest["bands"] = picture.bands
     rest["combine"] = prepared.combine
@@ -219,28 +243,44 @@ def apply_file(
         _check_numeric(source, out_format, len(picture.bands), options)
         rest["map"], rest["depth"] = "raw", "float"
     warnings: list[str] = []
-    if stacked:
-        results = filter_stack(picture.pixels, prepared, **rest)
-        names = [k.name for k in prepared.kernels]
-    else:
-        if prepared.combine == "stack":  # one kernel: its map is the stack
-            rest["combine"] = None
-        results = [filter_image(picture.pixels, prepared, **rest)]
-        names = [prepared.name]
-    if target is not None and out_format is not None:
+    try:
         if stacked:
-            data = encode_stack(
-                [r.pixels for r in results],
-                results[0].bands,
-                out_format,
-                names=names,
-                info=picture.info,
-            )
+            results = filter_stack(picture.pixels, prepared, **rest)
+            names = [k.name for k in prepared.kernels]
         else:
-            data, warnings = encode_picture(
-                results[0].pixels, results[0].bands, out_format, info=picture.info
-            )
-        write_output(data, target, stdout=stdout)
+            if prepared.combine == "stack":  # one kernel: its map is the stack
+                rest["combine"] = None
+            results = [filter_image(pixels, prepared, **rest) for pixels in frames]
+            names = [prepared.name]
+            if len(frames) > 1:
+                names = [f"{prepared.name} frame {index}" for index in range(len(frames))]
+        if target is not None and out_format is not None:
+            if stacked:
+                data = encode_stack(
+                    [r.pixels for r in results],
+                    results[0].bands,
+                    out_format,
+                    names=names,
+                    info=picture.info,
+                )
+            else:
+                data, warnings = encode_picture(
+                    results[0].pixels,
+                    results[0].bands,
+                    out_format,
+                    info=picture.info,
+                    save=save,
+                    more_frames=[r.pixels for r in results[1:]],
+                )
+            write_output(data, target, stdout=stdout)
+    except MemoryError as exc:
+        h, w, c = picture.pixels.shape
+        msg = (
+            f"not enough memory to filter {where} ({h} x {w} pixels, {c} channels, "
+            f"{len(frames)} frame{'s' if len(frames) > 1 else ''}); try a smaller image, "
+            "fewer kernels or a larger --stride"
+        )
+        raise ImgconvError(msg) from exc
     result = results[0]
     return Applied(
         source=source,
@@ -347,6 +387,8 @@ def features_file(
     *,
     format: str | None = None,
     montage: bool = False,
+    frame: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     **layer: Unpack[LayerOptions],
@@ -370,6 +412,10 @@ def features_file(
         Output format; from ``target``'s suffix by default.
     montage : bool
         Draw the maps as a labelled grid instead of writing their numbers.
+    frame : int, optional
+        Which frame of a multi-frame input to use (from 0).
+    max_pixels : int or None, optional
+        The decompression-bomb guard, as :func:`apply_file` has it.
     **layer
         As :func:`imgconv.core.layer.conv_layer` takes them.
 
@@ -388,7 +434,7 @@ def features_file(
             "per map), .npy, .txt or .csv, or draw them with --montage"
         )
         raise UsageError(msg)
-    picture = read_picture(source, stdin=stdin)
+    picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
     result = conv_layer(picture.pixels, spec, **layer)
     if target is not None and out_format is not None:
         maps = result.maps.astype(np.float32)

@@ -27,7 +27,9 @@ from .options import (
     KERNEL,
     FiniteFloat,
     KernelCommand,
+    frame_option,
     geometry_options,
+    limit_option,
     print_options,
 )
 
@@ -188,6 +190,21 @@ def cli() -> None:
     help="Output format (png, jpeg, tiff, webp, bmp, npy, txt, csv, ...); from OUTPUT's "
     "suffix by default, PNG for '-'.",
 )
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="JPEG, WebP or AVIF quality, 1..100. JPEG: 95 by default; WebP: lossless unless "
+    "this is given.",
+)
+@click.option(
+    "--compression",
+    type=click.IntRange(0, 9),
+    default=None,
+    help="PNG compression level, 0 (fastest) to 9 (smallest); 6 by default.",
+)
+@frame_option(every=True)
+@limit_option
 @print_options
 @click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was computed, and how.")
 def apply(
@@ -209,6 +226,10 @@ def apply(
     map_mode: Any,
     depth: Any,
     out_format: str | None,
+    quality: int | None,
+    compression: int | None,
+    frame: int | None,
+    max_pixels: int | None,
     print_as: str | None,
     print_to: str | None,
     verbose: bool,
@@ -255,6 +276,9 @@ def apply(
         combine=combine,
         map=map_mode,
         depth=depth,
+        save={"quality": quality, "compression": compression},
+        frame=frame,
+        max_pixels=max_pixels,
         stdin=sys.stdin.buffer,
         stdout=sys.stdout.buffer,
     )
@@ -340,6 +364,8 @@ def apply(
     help="Output format (tiff, npy, txt, csv; png and others with --montage); from OUTPUT's "
     "suffix by default.",
 )
+@frame_option(every=False)
+@limit_option
 @print_options
 @click.option("-q", "--quiet", is_flag=True, help="Do not report the volumes and parameters.")
 def features(
@@ -360,6 +386,8 @@ def features(
     pool_stride: str | None,
     montage: bool,
     out_format: str | None,
+    frame: int,
+    max_pixels: int | None,
     print_as: str | None,
     print_to: str | None,
     quiet: bool,
@@ -408,6 +436,8 @@ def features(
         activation=activation,
         leak=leak,
         pool=pooled,
+        frame=frame,
+        max_pixels=max_pixels,
         stdin=sys.stdin.buffer,
         stdout=sys.stdout.buffer,
     )
@@ -693,9 +723,13 @@ def main() -> None:
     metavar="N",
     help="How many output positions to spell out (window, products, sum, value); 0 for none.",
 )
+@frame_option(every=False)
+@limit_option
 def explain(
     kernel: KernelSet | Bank | str,
     input: str,
+    frame: int,
+    max_pixels: int | None,
     flip: bool,
     padding: Padding,
     border: Border,
@@ -740,7 +774,7 @@ def explain(
         message = f"--window {window} sets how much --at explains; add --at ROW,COL"
         raise UsageError(message)
     one = single_kernel(kernel, sys.stdin.buffer, scale=scale, bias=bias, normalize=normalize)
-    picture = read_picture(input, stdin=sys.stdin.buffer)
+    picture = read_picture(input, stdin=sys.stdin.buffer, frame=frame, max_pixels=max_pixels)
     source = "standard input" if input == "-" else repr(input)
     index, about, notes = _explained_band(picture, channel, source)
     done = explain_plane(

@@ -201,11 +201,11 @@ def png_wide_bands(data: bytes) -> tuple[str, ...] | None:
 
 
 def tiff_is_wide(image: Image.Image) -> bool:
-    """Whether Pillow opened ``image`` as a TIFF with 16-bit RGB(A) samples.
+    """Whether Pillow opened ``image`` as a TIFF with 16-bit RGB(A) or CMYK samples.
 
     True when BitsPerSample is 16 for each of 2 or more samples and the
-    photometric interpretation is RGB. 16-bit CMYK, YCbCr and Lab files are
-    left to Pillow, which converts them to 8-bit RGB anyway.
+    photometric interpretation is RGB or separated (CMYK). 16-bit YCbCr and
+    Lab files are left to Pillow, which converts them to 8-bit RGB anyway.
     """
     tags = getattr(image, "tag_v2", None)
     if image.format != "TIFF" or tags is None:
@@ -214,7 +214,7 @@ def tiff_is_wide(image: Image.Image) -> bool:
     bits = tuple(bits) if isinstance(bits, tuple | list) else (bits,)
     samples = tags.get(_SAMPLES, 1)
     return (
-        tags.get(_PHOTOMETRIC) == 2
+        tags.get(_PHOTOMETRIC) in (2, 5)
         and isinstance(samples, int)
         and samples >= 2
         and all(b == 16 for b in bits)
@@ -276,7 +276,7 @@ def read_wide(
         return ((raw[..., 0::2] << 8) | raw[..., 1::2]).astype(np.uint16), ("L", "A")
 
     base, _, suffix = rawmode.partition(";")
-    known = {"PNG": {"RGB", "RGBA"}, "TIFF": {"RGB", "RGBA", "RGBX", "RGBa"}}
+    known = {"PNG": {"RGB", "RGBA"}, "TIFF": {"RGB", "RGBA", "RGBX", "RGBa", "CMYK"}}
     if (
         base not in known.get(image.format or "", set())
         or suffix not in ("16B", "16L", "16N")
@@ -290,6 +290,8 @@ def read_wide(
     low = _decode_as(data, label, image.tile, _swap_order(straight))
     pixels = ((high << 8) | low).astype(np.uint16)
     bands = ("R", "G", "B", "A") if pixels.shape[2] == 4 else ("R", "G", "B")
+    if base == "CMYK":
+        bands = ("C", "M", "Y", "K")
     if expected is not None and expected != bands:
         raise ImageReadError(unsupported)
     if base == "RGBa":
@@ -369,8 +371,10 @@ def is_tiff(data: bytes) -> bool:
     return data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 
-def read_tiff(data: bytes, label: str) -> TiffImage | None:
-    """Read the first image of a TIFF file with 16-bit or float samples.
+def read_tiff(
+    data: bytes, label: str, max_pixels: int | None = None, page: int = 0
+) -> TiffImage | None:
+    """Read an image (the first by default) of a TIFF file with 16-bit or float samples.
 
     Parameters
     ----------
@@ -378,6 +382,11 @@ def read_tiff(data: bytes, label: str) -> TiffImage | None:
         The whole file.
     label : str
         How messages name the file.
+    max_pixels : int, optional
+        Refuse an image of more pixels than this (see
+        :func:`check_pixels`).
+    page : int, optional
+        Which image: an index into :func:`tiff_pages`.
 
     Returns
     -------
@@ -397,7 +406,7 @@ def read_tiff(data: bytes, label: str) -> TiffImage | None:
     if not is_tiff(data):
         return None
     order: Literal["<", ">"] = "<" if data[:2] == b"II" else ">"
-    tags = _read_ifd(data, order, label)
+    tags = _read_ifd(data, order, label, tiff_pages(data)[page] if page else None)
 
     def ints(tag: int, default: tuple[int, ...]) -> tuple[int, ...]:
         value = tags.get(tag)
@@ -461,7 +470,7 @@ def read_tiff(data: bytes, label: str) -> TiffImage | None:
     if width <= 0 or height <= 0:
         msg = f"{label} is truncated or corrupt: the image is {width}x{height} pixels"
         raise ImageReadError(msg)
-    _check_size(label, width, height)
+    check_pixels(label, (width, height), max_pixels)
 
     rows_per_strip = min(ints(_ROWS_PER_STRIP, (height,))[0], height) or height
     planes = samples if planar == 2 else 1
@@ -546,7 +555,7 @@ def _tiff_bands(
     samples: int, photometric: int, extra: tuple[int, ...]
 ) -> tuple[tuple[str, ...] | None, tuple[int, ...], int]:
     """Band names, indices of the samples to keep, and the alpha kind."""
-    colour = {1: ("L",), 2: ("R", "G", "B")}.get(photometric)
+    colour = {1: ("L",), 2: ("R", "G", "B"), 5: ("C", "M", "Y", "K")}.get(photometric)
     if colour is None or not len(colour) <= samples <= len(colour) + 1:
         return None, (), _UNSPECIFIED
     keep = tuple(range(len(colour)))
@@ -568,11 +577,27 @@ def _tiff_dpi(tags: Mapping[int, TagValue]) -> tuple[float, float] | None:
     return (float(x[0]) * per_inch, float(y[0]) * per_inch)
 
 
-def _read_ifd(data: bytes, order: str, label: str) -> dict[int, TagValue]:
-    """The tags of the first IFD: numbers as tuples, byte-like types as bytes."""
-    tags: dict[int, TagValue] = {}
+def tiff_pages(data: bytes) -> list[int]:
+    """The offsets of the IFDs (pages) of a classic TIFF, in order; stops at a bad link."""
+    order = "<" if data[:2] == b"II" else ">"
+    offsets: list[int] = []
     try:
         (ifd,) = struct.unpack_from(order + "I", data, 4)
+        while ifd and ifd not in offsets and len(offsets) < 100_000:
+            offsets.append(ifd)
+            (count,) = struct.unpack_from(order + "H", data, ifd)
+            (ifd,) = struct.unpack_from(order + "I", data, ifd + 2 + 12 * count)
+    except struct.error:
+        pass  # a cut chain: the pages before the cut are what there is
+    return offsets or [0]
+
+
+def _read_ifd(data: bytes, order: str, label: str, ifd: int | None = None) -> dict[int, TagValue]:
+    """The tags of an IFD (the first by default): numbers as tuples, byte-like types as bytes."""
+    tags: dict[int, TagValue] = {}
+    try:
+        if ifd is None:
+            (ifd,) = struct.unpack_from(order + "I", data, 4)
         (count,) = struct.unpack_from(order + "H", data, ifd)
         for index in range(count):
             tag, kind, n, inline = struct.unpack_from(order + "HHI4s", data, ifd + 2 + 12 * index)
@@ -609,15 +634,27 @@ def _read_ifd(data: bytes, order: str, label: str) -> dict[int, TagValue]:
     return tags
 
 
-def _check_size(label: str, width: int, height: int) -> None:
-    """Apply Pillow's decompression-bomb limit to a file read here."""
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and width * height > 2 * limit:
-        msg = (
-            f"{label} is larger than Pillow's safety limit: image size ({width * height} "
-            f"pixels) exceeds limit of {2 * limit} pixels, could be decompression bomb DOS attack."
-        )
-        raise ImageReadError(msg)
+def check_pixels(label: str, size: tuple[int, int], max_pixels: int | None) -> None:
+    """Refuse an image of ``size`` (width, height) with more than ``max_pixels`` pixels.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the size, the limit and how to raise it.
+    """
+    width, height = size
+    if max_pixels is None or width * height <= max_pixels:
+        return
+    msg = (
+        f"{label} is {width} x {height} pixels ({_megapixels(width * height)}), more than the "
+        f"limit of {_megapixels(max_pixels)} that guards against decompression bombs; "
+        "if you trust the file, raise the limit with --max-pixels"
+    )
+    raise ImageReadError(msg)
+
+
+def _megapixels(count: int) -> str:
+    return f"{count / 1e6:.4g} megapixels"
 
 
 # --------------------------------------------------------------------------
@@ -625,13 +662,38 @@ def _check_size(label: str, width: int, height: int) -> None:
 
 
 def icc_fits(profile: bytes, bands: Sequence[str]) -> bool:
-    """Whether an ICC profile's colour space matches the bands (RGB or grey)."""
+    """Whether an ICC profile's colour space matches the bands (grey, RGB or CMYK)."""
     space = profile[16:20] if len(profile) >= 128 else b""
-    return space == (b"GRAY" if bands[0] == "L" else b"RGB ")
+    return space == {"L": b"GRAY", "R": b"RGB ", "C": b"CMYK"}.get(bands[0])
+
+
+def exif_upright(exif: bytes) -> bytes:
+    """EXIF bytes with the orientation set to 1 (upright), everything else as it was.
+
+    The value is patched in place rather than re-encoding the block, so
+    maker notes and other tags Pillow does not parse are kept. Bytes that
+    do not parse are returned unchanged.
+    """
+    head = 6 if exif.startswith(b"Exif\0\0") else 0
+    order = {b"II": "<", b"MM": ">"}.get(exif[head : head + 2])
+    if order is None or len(exif) < head + 8:
+        return exif
+    (ifd,) = struct.unpack_from(order + "I", exif, head + 4)
+    start = head + ifd
+    if start + 2 > len(exif):
+        return exif
+    (count,) = struct.unpack_from(order + "H", exif, start)
+    for entry in range(start + 2, min(start + 2 + 12 * count, len(exif) - 11), 12):
+        tag, kind = struct.unpack_from(order + "HH", exif, entry)
+        if tag == ORIENTATION_TAG and kind == 3:  # SHORT, stored in the entry itself
+            patched = bytearray(exif)
+            struct.pack_into(order + "H", patched, entry + 8, 1)
+            return bytes(patched)
+    return exif
 
 
 def encode_png16(
-    pixels: NDArray[np.uint16], bands: Sequence[str], info: Mapping[str, Any]
+    pixels: NDArray[np.uint16], bands: Sequence[str], info: Mapping[str, Any], level: int = 6
 ) -> bytes:
     """Encode ``(H, W, C)`` uint16 pixels as a 16-bit PNG.
 
@@ -642,7 +704,10 @@ def encode_png16(
     bands : sequence of str
         The band names, matching C.
     info : mapping
-        Optional ``dpi`` (written as pHYs) and ``icc_profile`` (iCCP).
+        Optional ``dpi`` (written as pHYs), ``icc_profile`` (iCCP) and
+        ``exif`` (eXIf).
+    level : int, optional
+        The zlib compression level, 0 (none) to 9 (smallest, slowest).
 
     Returns
     -------
@@ -662,11 +727,14 @@ def encode_png16(
         ppm = [round(d / 0.0254) for d in dpi]
         if all(0 < p < 2**31 for p in ppm):
             _png_chunk(out, b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
+    exif = info.get("exif")
+    if isinstance(exif, bytes) and exif:
+        _png_chunk(out, b"eXIf", exif.removeprefix(b"Exif\0\0"))
 
     rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
     step = 2 * channels  # bytes per pixel: the distance of the "left" neighbour
     block = max(1, _PNG_BLOCK_BYTES // rows.shape[1])
-    compressor = zlib.compressobj(6)
+    compressor = zlib.compressobj(level)
     compressed = []
     for top in range(0, height, block):
         above = rows[top - 1 : top] if top else np.zeros_like(rows[:1])
@@ -796,7 +864,7 @@ def _append_tiff_page(
         (_LENGTH, _LONG, [height]),
         (_BITS, _SHORT, [bits] * channels),
         (_COMPRESSION, _SHORT, [8]),
-        (_PHOTOMETRIC, _SHORT, [1 if bands[0] == "L" else 2]),
+        (_PHOTOMETRIC, _SHORT, [{"L": 1, "R": 2, "C": 5}[bands[0]]]),
         (_STRIP_OFFSETS, _LONG, offsets),
         (_SAMPLES, _SHORT, [channels]),
         (_ROWS_PER_STRIP, _LONG, [rows_per_strip]),

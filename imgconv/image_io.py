@@ -1,7 +1,7 @@
 """Reading and writing images: files or standard streams to NumPy arrays and back.
 
 Pictures are ``(H, W, C)`` C-contiguous arrays of uint8, uint16 or float32
-with named bands. Reading maps each Pillow mode to one of four band layouts:
+with named bands. Reading maps each Pillow mode to one of five band layouts:
 
 ==============================  ============  =========  ===========================
 Pillow mode of the file         bands         dtype      notes
@@ -13,10 +13,11 @@ Pillow mode of the file         bands         dtype      notes
 ``P`` with transparency, ``PA`` R G B A       uint8
 ``RGB``, ``RGBX``               R G B         uint8
 ``RGBA``, ``RGBa``              R G B A       uint8      ``RGBa`` is un-premultiplied
-``CMYK``, ``YCbCr``, ``LAB``,   R G B         uint8      converted by Pillow, without
-``HSV``                                                  colour management (16-bit
-                                                         CMYK too); the ICC profile
-                                                         is not carried over
+``CMYK``                        C M Y K       uint8      filtered per ink; written
+                                                         as CMYK to JPEG and TIFF
+``YCbCr``, ``LAB``, ``HSV``     R G B         uint8      converted by Pillow, without
+                                                         colour management; the ICC
+                                                         profile is not carried over
 ``I;16``, ``I;16B/L/N``         L             uint16
 ``I``                           L             uint16     values must be in 0..65535
 ``F``                           L             float32
@@ -26,8 +27,12 @@ float or 16-bit colour TIFF     as stored     float32,   files Pillow cannot ope
 Pillow cannot open                            uint16     read by :mod:`imgconv.deep`
 ==============================  ============  =========  ===========================
 
-The EXIF orientation is applied, multi-frame files give their first frame,
-and ``dpi`` and ``icc_profile`` are kept in :attr:`Picture.info`.
+The EXIF orientation is applied. Multi-frame files (TIFF pages, GIF, WebP
+and APNG frames) give one frame or all of them, with each frame's display
+time and the loop count. ``dpi``, ``icc_profile`` and ``exif`` (of JPEG, PNG
+and WebP, with the orientation reset to upright) are kept in
+:attr:`Picture.info` for the writer. Images of more pixels than a limit are
+refused before they are decoded (the guard against decompression bombs).
 
 Writing encodes fully in memory (:func:`encode_picture`), then writes
 atomically (:func:`write_output`): a temporary file in the target's
@@ -46,9 +51,10 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,16 +81,18 @@ _GREY16_FORMATS = frozenset({"PNG", "TIFF", "PPM", "JPEG2000"})
 #: Formats whose Pillow writer cannot store alpha (or stores it where Pillow
 #: cannot read it back): alpha is dropped with a warning.
 _NO_ALPHA_FORMATS = frozenset({"JPEG", "MPO", "BMP", "DIB", "PCX", "EPS", "PPM"})
-#: Extra Pillow save options per format.
-_SAVE_OPTIONS: dict[str, dict[str, Any]] = {
-    "JPEG": {"quality": 95},
-    "MPO": {"quality": 95},
-    "WEBP": {"lossless": True, "exact": True},  # exact: keep colour under alpha 0
-}
+#: Formats whose Pillow writer stores CMYK.
+_CMYK_FORMATS = frozenset({"JPEG", "TIFF", "PDF", "EPS"})
 #: Modes Pillow converts to RGB (their colour space differs, so an ICC
 #: profile of the source no longer applies).
-_CONVERTED_TO_RGB = frozenset({"CMYK", "YCbCr", "LAB", "HSV"})
-_MODES = {"L": ("L",), "LA": ("L", "A"), "RGB": ("R", "G", "B"), "RGBA": ("R", "G", "B", "A")}
+_CONVERTED_TO_RGB = frozenset({"YCbCr", "LAB", "HSV"})
+_MODES = {
+    "L": ("L",),
+    "LA": ("L", "A"),
+    "RGB": ("R", "G", "B"),
+    "RGBA": ("R", "G", "B", "A"),
+    "CMYK": ("C", "M", "Y", "K"),
+}
 _BANDS_TO_MODE = {bands: mode for mode, bands in _MODES.items()}
 
 
@@ -107,6 +115,12 @@ class Picture:
         True for a numeric matrix (``.txt``, ``.csv``, ``.npy``): float64
         numbers used as they are, bands ``V`` or ``C1 C2 ...``
         (see :mod:`imgconv.matrix_io`).
+    more_frames : tuple of ndarray
+        The frames after the first when every frame of a multi-frame file
+        was read (pages of a TIFF, frames of a GIF, WebP or APNG), each like
+        ``pixels``; ``info["duration"]`` then holds each frame's display
+        time in milliseconds where the format has one, and ``info["loop"]``
+        the loop count (0: forever).
     """
 
     pixels: NDArray[np.generic]
@@ -114,13 +128,30 @@ class Picture:
     format: str | None
     info: dict[str, Any]
     numeric: bool = False
+    more_frames: tuple[NDArray[np.generic], ...] = ()
+
+    @property
+    def frames(self) -> tuple[NDArray[np.generic], ...]:
+        """Every frame read, the first being :attr:`pixels`."""
+        return (self.pixels, *self.more_frames)
 
 
 # --------------------------------------------------------------------------
 # Reading
 
 
-def read_picture(source: str | os.PathLike[str], *, stdin: BinaryIO | None = None) -> Picture:
+#: The default largest image, in pixels, that reading accepts (200 megapixels):
+#: more than any camera gives, far less than a decompression bomb claims.
+DEFAULT_MAX_PIXELS = 200_000_000
+
+
+def read_picture(
+    source: str | os.PathLike[str],
+    *,
+    stdin: BinaryIO | None = None,
+    frame: int | None = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Picture:
     """Read an image file, or standard input for ``"-"``.
 
     Parameters
@@ -129,19 +160,27 @@ def read_picture(source: str | os.PathLike[str], *, stdin: BinaryIO | None = Non
         A file name, or ``"-"`` for standard input.
     stdin : binary file, optional
         Where ``"-"`` reads from; ``sys.stdin.buffer`` by default.
+    frame : int or None, optional
+        Which frame (page) of a multi-frame file to read, counting from 0;
+        None reads every frame (see :attr:`Picture.more_frames`).
+    max_pixels : int or None, optional
+        Refuse images (frames) of more pixels than this, before decoding
+        them: the guard against decompression bombs. None: no limit.
 
     Returns
     -------
     Picture
-        The first frame, turned upright, with bands and dtype as in the
+        The frame or frames, turned upright, with bands and dtype as in the
         module's table.
 
     Raises
     ------
     ImageReadError
         If the source is missing, unreadable, empty, not an image, truncated
-        or corrupt, larger than Pillow's safety limit, or has samples
-        imgconv cannot hold.
+        or corrupt, larger than ``max_pixels``, or has samples imgconv
+        cannot hold.
+    UsageError
+        If ``frame`` is not a frame of the file.
     """
     if isinstance(source, str) and source == "-":
         label = "standard input"
@@ -155,9 +194,9 @@ def read_picture(source: str | os.PathLike[str], *, stdin: BinaryIO | None = Non
             msg = "standard input is empty; expected image data"
             raise ImageReadError(msg)
         if is_npy(data):
-            return _matrix(data, label, "NPY")
+            return _matrix(data, label, "NPY", frame)
         if looks_like_numbers(data) and not _pillow_knows(data):
-            return _matrix(data, label, "TXT")
+            return _matrix(data, label, "TXT", frame)
     else:
         name = os.fspath(source)
         label = repr(name)
@@ -167,11 +206,13 @@ def read_picture(source: str | os.PathLike[str], *, stdin: BinaryIO | None = Non
             raise ImageReadError(msg)
         kind = MATRIX_SUFFIXES.get(os.path.splitext(name)[1].lower())
         if kind is not None:
-            return _matrix(data, label, kind)
-    return _decode(data, label)
+            return _matrix(data, label, kind, frame)
+    return _decode(data, label, frame, max_pixels)
 
 
-def _matrix(data: bytes, label: str, kind: str) -> Picture:
+def _matrix(data: bytes, label: str, kind: str, frame: int | None) -> Picture:
+    if frame:
+        raise _no_such_frame(label, frame, 1)
     pixels = read_matrix(data, label, kind)
     return Picture(pixels, matrix_bands(pixels.shape[2]), kind, {}, numeric=True)
 
@@ -179,7 +220,8 @@ def _matrix(data: bytes, label: str, kind: str) -> Picture:
 def _pillow_knows(data: bytes) -> bool:
     """Whether Pillow takes ``data`` for an image (a broken one too: decoding reports it)."""
     try:
-        return _open(data) is not None
+        with _unlimited():
+            return _open(data) is not None
     except Exception:  # any other failure means Pillow recognised a format
         return True
 
@@ -202,37 +244,164 @@ def _read_file(name: str) -> bytes:
         raise ImageReadError(msg) from exc
 
 
-def _decode(data: bytes, label: str) -> Picture:
+@contextmanager
+def _unlimited() -> Iterator[None]:
+    """Lift Pillow's pixel limit: :func:`deep.check_pixels` applies ours, more clearly."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _no_such_frame(label: str, frame: int, count: int) -> UsageError:
+    if count == 1:
+        msg = f"--frame {frame} is out of range: {label} has one frame, 0"
+    else:
+        msg = f"--frame {frame} is out of range: {label} has {count} frames, 0 to {count - 1}"
+    return UsageError(msg)
+
+
+def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) -> Picture:
     """Decode a whole file's bytes (see the module's table)."""
-    with deep.pillow_errors(label):
+    with deep.pillow_errors(label), _unlimited():
         image = _open(data)
     if image is None:
         # Pillow has no mode for float or 16-bit colour TIFF: read those here.
-        tiff = deep.read_tiff(data, label) if deep.is_tiff(data) else None
-        if tiff is None:
-            msg = f"{label} is not an image Pillow can read"
-            raise ImageReadError(msg)
-        pixels = deep.orient(tiff.pixels, tiff.orientation)
-        return Picture(pixels, tiff.bands, "TIFF", tiff.info)
+        return _decode_tiff(data, label, frame, max_pixels)
 
+    deep.check_pixels(label, image.size, max_pixels)
     source_format = image.format
+    count = _frame_count(image)
+    if frame is not None and not 0 <= frame < count:
+        raise _no_such_frame(label, frame, count)
+    wanted = range(count) if frame is None else range(frame, frame + 1)
     if deep.png_wide_bands(data) is not None or deep.tiff_is_wide(image):
-        wide, bands = deep.read_wide(data, label, image)
-        with deep.pillow_errors(label):
-            info = _carried_info(image)
-        return Picture(wide, bands, source_format, info)
-
+        return _decode_wide(data, label, image, wanted, max_pixels)
+    frames: list[tuple[NDArray[np.generic], tuple[str, ...]]] = []
+    durations: list[int] = []
     with deep.pillow_errors(label):
-        image.load()
-        # Recent Pillow turns TIFF upright while loading and drops the tag,
-        # so read the orientation after loading: it is what is left to do.
-        orientation = image.getexif().get(deep.ORIENTATION_TAG)
+        for index in wanted:
+            if index:
+                image.seek(index)
+                deep.check_pixels(label, image.size, max_pixels)
+            image.load()
+            if not frames:
+                # Recent Pillow turns TIFF upright while loading and drops the
+                # tag, so read the orientation after loading: it is what is left.
+                orientation = image.getexif().get(deep.ORIENTATION_TAG)
+                info = _carried_info(image)
+                if image.mode in _CONVERTED_TO_RGB:
+                    info.pop("icc_profile", None)
+            duration = image.info.get("duration")
+            if isinstance(duration, int | float) and duration >= 0:
+                durations.append(round(duration))
+            # Convert now: seeking reuses the image, so its pixels must be copied first.
+            frames.append(_to_array(_normalise_mode(image), label))
+    if len(frames) > 1:
+        loop = image.info.get("loop")
+        if len(durations) == len(frames):
+            info["duration"] = tuple(durations)
+        if isinstance(loop, int) and loop >= 0:
+            info["loop"] = loop
+    arrays, bands = _same_layout(frames, label)
+    turned = [deep.orient(pixels, orientation) for pixels in arrays]
+    return Picture(turned[0], bands, source_format, info, more_frames=tuple(turned[1:]))
+
+
+def _decode_tiff(data: bytes, label: str, frame: int | None, max_pixels: int | None) -> Picture:
+    """Pages of a TIFF that Pillow cannot open, read by :func:`deep.read_tiff`."""
+    first = deep.read_tiff(data, label, max_pixels) if deep.is_tiff(data) else None
+    if first is None:
+        msg = f"{label} is not an image Pillow can read"
+        raise ImageReadError(msg)
+    count = len(deep.tiff_pages(data))
+    if frame is not None and not 0 <= frame < count:
+        raise _no_such_frame(label, frame, count)
+    pages = []
+    for index in range(count) if frame is None else (frame,):
+        tiff = deep.read_tiff(data, label, max_pixels, index) if index else first
+        if tiff is None:
+            msg = f"{label} has pages of different kinds; pick one with --frame N"
+            raise ImageReadError(msg)
+        pages.append((deep.orient(tiff.pixels, tiff.orientation), tiff.bands))
+    arrays, bands = _same_layout(pages, label)
+    return Picture(arrays[0], bands, "TIFF", first.info, more_frames=tuple(arrays[1:]))
+
+
+def _decode_wide(
+    data: bytes,
+    label: str,
+    image: ImageFile.ImageFile,
+    wanted: range,
+    max_pixels: int | None,
+) -> Picture:
+    """16-bit colour frames, decoded by :func:`deep.read_wide` (pages of a TIFF)."""
+    one_page = image.format != "TIFF" or deep.tiff_is_planar(image)
+    if one_page and (len(wanted) > 1 or wanted[0] > 0):
+        msg = (
+            f"{label} is a 16-bit colour {image.format} of {_frame_count(image)} frames, of "
+            "which imgconv reads only the first; expected --frame 0"
+        )
+        raise UsageError(msg)
+    first_size = image.size
+    frames = []
+    with deep.pillow_errors(label):
         info = _carried_info(image)
-        if image.mode in _CONVERTED_TO_RGB:
-            info.pop("icc_profile", None)
-        kept = _normalise_mode(image)
-    pixels, bands = _to_array(kept, label)
-    return Picture(deep.orient(pixels, orientation), bands, source_format, info)
+        for index in wanted:
+            if index:
+                image.seek(index)  # its strips are decoded into a fresh first page
+                deep.check_pixels(label, image.size, max_pixels)
+            if image.size != first_size:
+                msg = f"{label} has frames of different sizes; pick one with --frame N"
+                raise ImageReadError(msg)
+            frames.append(deep.read_wide(data, label, image))
+    arrays, bands = _same_layout(frames, label)
+    return Picture(arrays[0], bands, image.format, info, more_frames=tuple(arrays[1:]))
+
+
+def _frame_count(image: Image.Image) -> int:
+    count = getattr(image, "n_frames", 1)
+    return count if isinstance(count, int) and count > 0 else 1
+
+
+def _same_layout(
+    frames: Sequence[tuple[NDArray[Any], tuple[str, ...]]], label: str
+) -> tuple[list[NDArray[np.generic]], tuple[str, ...]]:
+    """Frames in one band layout: grey made colour and alpha added where any frame has them.
+
+    GIF frames after the first come as RGB or RGBA while the first is a
+    palette. TIFF pages may differ more: 8-bit grey, colour and alpha are
+    reconciled, other differences (of depth, or of size) are refused.
+    """
+    arrays = [pixels for pixels, _ in frames]
+    layouts = {bands for _, bands in frames}
+    sizes = {pixels.shape[:2] for pixels in arrays}
+    if len(sizes) > 1:
+        shown = ", ".join(f"{w} x {h}" for h, w in sorted(sizes))
+        msg = f"{label} has frames of different sizes ({shown}); pick one with --frame N"
+        raise ImageReadError(msg)
+    if len(layouts) == 1:
+        return arrays, frames[0][1]
+    eight_bit = all(pixels.dtype == np.uint8 for pixels in arrays)
+    if not eight_bit or not layouts <= set(_MODES.values()):
+        shown = ", ".join(sorted("".join(b) for b in layouts))
+        msg = f"{label} has frames of different kinds ({shown}); pick one with --frame N"
+        raise ImageReadError(msg)
+    colour = any(len(bands) >= 3 for bands in layouts)
+    alpha = any(bands[-1] == "A" for bands in layouts)
+    target: tuple[str, ...] = ("R", "G", "B") if colour else ("L",)
+    target += ("A",) if alpha else ()
+    unified = []
+    for pixels, bands in frames:
+        body = pixels[:, :, :1].repeat(3, axis=2) if colour and bands[0] == "L" else pixels
+        body = body[:, :, : len(target) - alpha] if bands[-1] == "A" else body
+        if alpha:
+            opaque = np.full(pixels.shape[:2] + (1,), 255, np.uint8)
+            body = np.concatenate([body, pixels[:, :, -1:] if bands[-1] == "A" else opaque], 2)
+        unified.append(np.ascontiguousarray(body))
+    return unified, target
 
 
 def _open(data: bytes) -> ImageFile.ImageFile | None:
@@ -296,6 +465,11 @@ def _carried_info(image: Image.Image) -> dict[str, Any]:
     icc = image.info.get("icc_profile")
     if isinstance(icc, bytes) and icc:
         info["icc_profile"] = icc
+    exif = image.info.get("exif")
+    if isinstance(exif, bytes) and exif and image.format in _EXIF_FORMATS:
+        # The pixels are turned upright as they are read: say so in the copy.
+        info["exif"] = deep.exif_upright(exif)
+        info["exif_from"] = image.format
     return info
 
 
@@ -376,12 +550,81 @@ def _suffix_format(suffix: str, formats: Mapping[str, str]) -> str | None:
 # Encoding
 
 
+class SaveOptions(TypedDict, total=False):
+    """How to encode, where the format has a choice.
+
+    Attributes
+    ----------
+    quality : int or None
+        1..100 for lossy formats: JPEG (95 by default, chroma kept at full
+        resolution from 90 up), WebP (lossless by default; a quality makes
+        it lossy) and AVIF.
+    compression : int or None
+        The PNG compression level, 0 (none, fastest) to 9 (smallest); 6 by
+        default.
+    """
+
+    quality: int | None
+    compression: int | None
+
+
+#: Formats that take ``quality``.
+QUALITY_FORMATS = frozenset({"JPEG", "MPO", "WEBP", "AVIF"})
+#: Formats that take ``compression``.
+COMPRESSION_FORMATS = frozenset({"PNG"})
+#: Formats that hold several frames with display times (animations).
+_ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
+#: Formats that can carry EXIF metadata from a file of the same format.
+_EXIF_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
+_DEFAULT_JPEG_QUALITY = 95
+
+
+def check_save_options(format: str, save: SaveOptions | None) -> None:
+    """Refuse save options the format does not take.
+
+    Raises
+    ------
+    UsageError
+        For ``quality`` on a lossless-only format or ``compression`` on a
+        format other than PNG.
+    """
+    fmt = format.upper()
+    save = save or {}
+    if save.get("quality") is not None and fmt not in QUALITY_FORMATS:
+        msg = f"--quality applies to JPEG, WebP and AVIF output, not {fmt}"
+        raise UsageError(msg)
+    if save.get("compression") is not None and fmt not in COMPRESSION_FORMATS:
+        msg = f"--compression applies to PNG output, not {fmt}"
+        raise UsageError(msg)
+
+
+def _pillow_options(fmt: str, save: SaveOptions) -> dict[str, Any]:
+    """Pillow's save arguments for ``fmt``: imgconv's defaults, then the user's choices."""
+    quality = save.get("quality")
+    if fmt in ("JPEG", "MPO"):
+        quality = _DEFAULT_JPEG_QUALITY if quality is None else quality
+        # As ImageMagick does: full-resolution chroma for high qualities, so
+        # filtered colour edges are not smeared; 4:2:0 below.
+        return {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+    if fmt == "WEBP":
+        if quality is None:  # exact: keep the colour under fully transparent pixels
+            return {"lossless": True, "exact": True}
+        return {"quality": quality, "lossless": False}
+    if fmt == "AVIF" and quality is not None:
+        return {"quality": quality}
+    if fmt == "PNG" and save.get("compression") is not None:
+        return {"compress_level": save.get("compression")}
+    return {}
+
+
 def encode_picture(
     pixels: NDArray[np.generic],
     bands: tuple[str, ...],
     format: str,
     *,
     info: Mapping[str, Any] | None = None,
+    save: SaveOptions | None = None,
+    more_frames: Sequence[NDArray[np.generic]] = (),
 ) -> tuple[bytes, list[str]]:
     """Encode pixels in a format, in memory.
 
@@ -391,12 +634,20 @@ def encode_picture(
         ``(H, W)`` or ``(H, W, C)`` of uint8 (depth 8), uint16 (depth 16) or
         float32 (depth float).
     bands : tuple of str
-        ``("L",)``, ``("L", "A")``, ``("R", "G", "B")`` or ``("R", "G", "B", "A")``.
+        ``("L",)``, ``("L", "A")``, ``("R", "G", "B")``, ``("R", "G", "B", "A")``
+        or ``("C", "M", "Y", "K")``.
     format : str
         A name returned by :func:`output_format`.
     info : mapping, optional
-        ``dpi`` and ``icc_profile`` to write where the format takes them (an
-        ICC profile only when its colour space matches the bands).
+        ``dpi``, ``icc_profile`` and ``exif`` to write where the format takes
+        them (an ICC profile only when its colour space matches the bands);
+        ``duration`` (a time per frame, in milliseconds) and ``loop`` for
+        animations.
+    save : SaveOptions, optional
+        Quality and compression (see :func:`check_save_options`).
+    more_frames : sequence of ndarray, optional
+        Frames after ``pixels``, alike: written as pages of a TIFF, frames
+        of a GIF, WebP or APNG animation, or stacked in ``.npy`` and text.
 
     Returns
     -------
@@ -409,41 +660,69 @@ def encode_picture(
     ------
     UsageError
         If the format cannot hold the samples (16-bit, float, alpha where
-        dropping it is not an option, or a band layout Pillow refuses).
+        dropping it is not an option, several frames, or a band layout
+        Pillow refuses).
     ValueError
         If ``pixels`` and ``bands`` do not match, or the dtype is not one of
         the three above (a programming error, not a user's).
     """
     fmt = format.upper()
-    array = np.asarray(pixels)
-    if array.ndim == 2:
-        array = array[:, :, np.newaxis]
+    arrays = [_three_d(pixels), *(_three_d(f) for f in more_frames)]
+    array = arrays[0]
     bands = tuple(bands)
-    if fmt in NUMBER_FORMATS and array.ndim == 3 and array.shape[2] == len(bands):
+    if fmt in NUMBER_FORMATS and array.shape[2] == len(bands):
         # Numbers as they are, whatever the bands: one map (H, W) or one per band.
+        if len(arrays) > 1:
+            frame_names = [f"frame {index}" for index in range(len(arrays))]
+            return encode_stack(arrays, bands, fmt, names=frame_names), []
         if fmt == "NPY":
             return encode_numbers(array[:, :, 0] if len(bands) == 1 else array, fmt), []
         names = list(bands) if len(bands) > 1 else None
         return encode_numbers(np.moveaxis(array, -1, 0), fmt, names=names), []
-    if bands not in _BANDS_TO_MODE or array.ndim != 3 or array.shape[2] != len(bands):
-        msg = f"pixels of shape {np.shape(pixels)} do not fit bands {bands}"
-        raise ValueError(msg)
-    if array.dtype not in (np.uint8, np.uint16, np.float32):
-        msg = f"pixels must be uint8, uint16 or float32, not {array.dtype}"
-        raise ValueError(msg)
+    for frame in arrays:
+        if bands not in _BANDS_TO_MODE or frame.shape[2] != len(bands):
+            msg = f"pixels of shape {frame.shape} do not fit bands {bands}"
+            raise ValueError(msg)
+        if frame.dtype not in (np.uint8, np.uint16, np.float32) or frame.dtype != array.dtype:
+            msg = f"pixels must be uint8, uint16 or float32 alike, not {frame.dtype}"
+            raise ValueError(msg)
     formats = _savable_formats()
     if fmt.lower() not in formats:
         raise _unknown_format(format, formats)
-    metadata = _metadata(info or {}, bands)
+    check_save_options(fmt, save)
+    options = _pillow_options(fmt, save or {})
+    metadata = _metadata(info or {}, bands, fmt)
+    if len(arrays) > 1:
+        return _encode_frames(arrays, bands, fmt, metadata, options, info or {})
+
     warnings: list[str] = []
+    if array.dtype == np.uint16 and not (len(bands) == 1 and fmt in _GREY16_FORMATS):
+        if fmt == "PNG":
+            level = options.get("compress_level", 6)
+            return deep.encode_png16(array.astype(np.uint16), bands, metadata, level), warnings
+        if fmt == "TIFF":
+            return deep.encode_tiff(array, bands, metadata), warnings
+    if array.dtype == np.float32 and len(bands) > 1 and fmt == "TIFF":
+        return deep.encode_tiff(array, bands, metadata), warnings
+    image, kept = _pillow_image(array, bands, fmt, warnings)
+    if kept != bands:
+        metadata = _metadata(info or {}, kept, fmt)
+    return _save(image, fmt, kept, {**metadata, **options}), warnings
+
+
+def _three_d(pixels: NDArray[np.generic]) -> NDArray[np.generic]:
+    array = np.asarray(pixels)
+    return array[:, :, np.newaxis] if array.ndim == 2 else array
+
+
+def _pillow_image(
+    array: NDArray[np.generic], bands: tuple[str, ...], fmt: str, warnings: list[str]
+) -> tuple[Image.Image, tuple[str, ...]]:
+    """A Pillow image of one frame, for formats Pillow writes; the bands it keeps."""
     if array.dtype == np.uint16:
         if len(bands) == 1 and fmt in _GREY16_FORMATS:
             image = Image.frombytes("I;16", _size(array), array.astype("<u2").tobytes())
-            return _save(image, fmt, bands, metadata), warnings
-        if fmt == "PNG":
-            return deep.encode_png16(array, bands, metadata), warnings
-        if fmt == "TIFF":
-            return deep.encode_tiff(array, bands, metadata), warnings
+            return image, bands
         if fmt in _GREY16_FORMATS:
             msg = (
                 f"{fmt} can store 16-bit samples only for grey images, not {''.join(bands)}; "
@@ -452,23 +731,63 @@ def encode_picture(
         else:
             msg = f"{fmt} cannot store 16-bit samples; use --depth 8, or write .png or .tiff"
         raise UsageError(msg)
-
     if array.dtype == np.float32:
-        if fmt not in FLOAT_FORMATS:
+        if fmt not in FLOAT_FORMATS or len(bands) > 1:
             msg = f"{fmt} cannot store float samples; write .tiff or .npy, or use --depth 8 or 16"
             raise UsageError(msg)
-        if len(bands) == 1:
-            image = Image.frombytes("F", _size(array), array.astype(np.float32).tobytes())
-            return _save(image, fmt, bands, metadata), warnings
-        return deep.encode_tiff(array, bands, metadata), warnings
-
+        return Image.frombytes("F", _size(array), array.astype(np.float32).tobytes()), bands
     if bands[-1] == "A" and fmt in _NO_ALPHA_FORMATS:
         array, bands = array[:, :, :-1], bands[:-1]
         warnings.append(f"{fmt} cannot store alpha; the alpha channel was dropped")
-    image = Image.frombytes(
-        _BANDS_TO_MODE[bands], _size(array), np.ascontiguousarray(array).tobytes()
-    )
-    return _save(image, fmt, bands, metadata), warnings
+    mode = _BANDS_TO_MODE[bands]
+    image = Image.frombytes(mode, _size(array), np.ascontiguousarray(array).tobytes())
+    if mode == "CMYK" and fmt not in _CMYK_FORMATS:
+        # Pillow's plain formula, without colour management: say so.
+        warnings.append(
+            f"{fmt} cannot store CMYK; the inks were converted to RGB without colour "
+            "management (write .jpg or .tiff to keep CMYK)"
+        )
+        return image.convert("RGB"), ("R", "G", "B")
+    return image, bands
+
+
+def _encode_frames(
+    arrays: list[NDArray[np.generic]],
+    bands: tuple[str, ...],
+    fmt: str,
+    metadata: dict[str, Any],
+    options: dict[str, Any],
+    info: Mapping[str, Any],
+) -> tuple[bytes, list[str]]:
+    """Encode several frames: TIFF pages, or a GIF, WebP or APNG animation."""
+    count = len(arrays)
+    if fmt == "TIFF":
+        return deep.encode_tiff_pages(arrays, bands, metadata), []
+    if fmt not in _ANIMATED_FORMATS:
+        msg = (
+            f"the input has {count} frames, which {fmt} cannot hold; write .gif, .webp, "
+            ".png (animated) or .tiff (a page each), or pick one with --frame N"
+        )
+        raise UsageError(msg)
+    if arrays[0].dtype != np.uint8:
+        msg = f"{fmt} animations hold 8-bit frames; use --depth 8, or write .tiff"
+        raise UsageError(msg)
+    warnings: list[str] = []
+    images = [_pillow_image(frame, bands, fmt, warnings)[0] for frame in arrays]
+    animation: dict[str, Any] = {"save_all": True, "append_images": images[1:]}
+    durations = info.get("duration")
+    if isinstance(durations, tuple | list) and len(durations) == count:
+        animation["duration"] = list(durations)
+    loop = info.get("loop")
+    if isinstance(loop, int):
+        animation["loop"] = loop
+    if fmt == "GIF" and bands[-1] == "A":
+        # Clear each frame before the next: transparent pixels of a later
+        # frame must show the background, not the frame before.
+        animation["disposal"] = 2
+    if fmt == "PNG":
+        animation["default_image"] = False
+    return _save(images[0], fmt, bands, {**metadata, **options, **animation}), warnings[:1]
 
 
 def encode_stack(
@@ -519,16 +838,21 @@ def encode_stack(
         )
         raise UsageError(msg)
     cubes = [a[:, :, np.newaxis] if a.ndim == 2 else a for a in arrays]
-    return deep.encode_tiff_pages(cubes, bands, _metadata(info or {}, bands), names)
+    return deep.encode_tiff_pages(cubes, bands, _metadata(info or {}, bands, fmt), names)
 
 
 def _size(array: NDArray[np.generic]) -> tuple[int, int]:
     return (array.shape[1], array.shape[0])
 
 
-def _metadata(info: Mapping[str, Any], bands: tuple[str, ...]) -> dict[str, Any]:
-    """The ``dpi`` and ``icc_profile`` of ``info`` that can be written with ``bands``."""
+def _metadata(info: Mapping[str, Any], bands: tuple[str, ...], fmt: str) -> dict[str, Any]:
+    """The ``dpi``, ``icc_profile`` and ``exif`` of ``info`` that ``fmt`` takes with ``bands``."""
     metadata: dict[str, Any] = {}
+    exif = info.get("exif")
+    # EXIF goes only to the format it came from: its thumbnails and maker
+    # notes are made for that format.
+    if isinstance(exif, bytes) and exif and _same_format(info.get("exif_from"), fmt):
+        metadata["exif"] = exif
     dpi = deep.valid_dpi(info)
     if dpi is not None:
         metadata["dpi"] = dpi
@@ -539,10 +863,15 @@ def _metadata(info: Mapping[str, Any], bands: tuple[str, ...]) -> dict[str, Any]
     return metadata
 
 
-def _save(image: Image.Image, fmt: str, bands: tuple[str, ...], metadata: dict[str, Any]) -> bytes:
+def _same_format(source: object, fmt: str) -> bool:
+    kinds = {"MPO": "JPEG"}  # a camera's multi-picture JPEG is read as MPO
+    return isinstance(source, str) and kinds.get(source, source) == kinds.get(fmt, fmt)
+
+
+def _save(image: Image.Image, fmt: str, bands: tuple[str, ...], options: dict[str, Any]) -> bytes:
     out = io.BytesIO()
     try:
-        image.save(out, format=fmt, **metadata, **_SAVE_OPTIONS.get(fmt, {}))
+        image.save(out, format=fmt, **options)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         detail = str(exc) or type(exc).__name__
         msg = f"{fmt} cannot store an {''.join(bands)} image: {detail}"
@@ -775,7 +1104,7 @@ def encode_montage(maps: NDArray[np.floating], names: Sequence[str], format: str
         grey = np.rint(stretch(values, 255)).astype(np.uint8)
         tile = np.repeat(np.repeat(grey, zoom, axis=0), zoom, axis=1)
         canvas.paste(Image.fromarray(tile), (x, y + text_h))
-    return _save(canvas, fmt, ("L",), {})
+    return _save(canvas, fmt, ("L",), _pillow_options(fmt, {}))
 
 
 def _fit(text: str, width: int, draw: Any, font: Any) -> str:

@@ -131,6 +131,33 @@ class FiniteFloat(click.ParamType[float]):
         return number
 
 
+class PixelCount(click.ParamType[int | None]):
+    """A number of pixels: ``250000000``, ``250M``, ``1.5G`` or ``40k``; ``none`` for no limit."""
+
+    name = "pixels"
+    _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to an int, or None for ``none``."""
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.lower() in ("none", "unlimited"):
+            return None
+        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kKmMgG]?)", text)
+        if match is None:
+            self.fail(
+                f"{value!r} is not a number of pixels; expected a count such as 250M, "
+                "1.5G or 40000000, or none",
+                param,
+                ctx,
+            )
+        count = int(float(match[1]) * self._UNITS[match[2].upper()])
+        if count < 1:
+            self.fail(f"{value!r} allows no pixels; expected at least 1, or none", param, ctx)
+        return count
+
+
 KERNEL = KernelType()
 PADDING = PaddingType()
 BORDER = BorderType()
@@ -205,6 +232,40 @@ def geometry_options(*, padding: str = "same", border: str = "edge") -> Callable
         return command
 
     return decorate
+
+
+def frame_option(*, every: bool) -> Callable[[F], F]:
+    """``--frame N``: one frame of a multi-frame input; every frame by default if ``every``."""
+    if every:
+        return click.option(
+            "--frame",
+            type=click.IntRange(min=0),
+            default=None,
+            metavar="N",
+            help="Filter only frame N (from 0) of a multi-page TIFF or an animated GIF, WebP "
+            "or PNG; every frame by default.",
+        )
+    return click.option(
+        "--frame",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        metavar="N",
+        help="Which frame (from 0) of a multi-page TIFF or an animated image to use.",
+    )
+
+
+def limit_option(command: F) -> F:
+    """``--max-pixels`` (also ``IMGCONV_MAX_PIXELS``): the decompression-bomb guard."""
+    return click.option(
+        "--max-pixels",
+        type=PixelCount(),
+        default="200M",
+        show_default=True,
+        envvar="IMGCONV_MAX_PIXELS",
+        help="Refuse images of more pixels than this before decoding them (a guard against "
+        "decompression bombs): a count such as 500M or 1.5G, or none. Also IMGCONV_MAX_PIXELS.",
+    )(command)
 
 
 def print_options(command: F) -> F:

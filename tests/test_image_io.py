@@ -12,7 +12,9 @@ import io
 import os
 import stat
 import tempfile
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
-from PIL import Image, ImageCms, ImageOps
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from imgconv import deep, image_io
 from imgconv.errors import ImageReadError, ImageWriteError, UsageError
@@ -138,11 +140,56 @@ def test_jpeg_round_trip_is_close(channels: int) -> None:
     assert error.mean() < 2.0
 
 
-def test_jpeg_quality_is_95() -> None:
+@pytest.mark.parametrize(
+    ("quality", "pillow_quality", "subsampling"),
+    [(None, 95, 0), (90, 90, 0), (89, 89, 2), (40, 40, 2)],
+)
+def test_jpeg_quality_is_95_with_full_chroma_from_90(
+    quality: int | None, pillow_quality: int, subsampling: int
+) -> None:
     pixels = random_pixels(np.uint8, 3, (64, 64))
-    ours, _ = encode_picture(pixels, ("R", "G", "B"), "JPEG")
+    ours, _ = encode_picture(pixels, ("R", "G", "B"), "JPEG", save={"quality": quality})
     image = Image.frombytes("RGB", (64, 64), pixels.tobytes())
-    assert ours == pillow_bytes(image, "JPEG", quality=95)
+    expected = pillow_bytes(image, "JPEG", quality=pillow_quality, subsampling=subsampling)
+    assert ours == expected
+    with Image.open(io.BytesIO(ours)) as opened:
+        assert JpegImagePlugin.get_sampling(opened) == subsampling
+
+
+def test_webp_quality_makes_it_lossy() -> None:
+    pixels = smooth_pixels(3)
+    lossless, _ = encode_picture(pixels, ("R", "G", "B"), "WEBP")
+    lossy, _ = encode_picture(pixels, ("R", "G", "B"), "WEBP", save={"quality": 50})
+    np.testing.assert_array_equal(decode(lossless).pixels, pixels)
+    assert not np.array_equal(decode(lossy).pixels, pixels)
+    assert np.abs(decode(lossy).pixels.astype(int) - pixels).mean() < 4
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_png_compression_level(channels: int) -> None:
+    """Level 0 stores, 9 packs smallest; both decode to the same pixels (8 and 16 bits)."""
+    for dtype in (np.uint8, np.uint16):
+        pixels = smooth_pixels(channels).astype(dtype)
+        sizes = {}
+        for level in (0, 9):
+            data, _ = encode_picture(pixels, BANDS[channels], "PNG", save={"compression": level})
+            np.testing.assert_array_equal(decode(data).pixels, pixels)
+            sizes[level] = len(data)
+        assert sizes[0] > pixels.nbytes > sizes[9]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "save", "message"),
+    [
+        ("PNG", {"quality": 80}, "--quality applies to JPEG, WebP and AVIF output, not PNG"),
+        ("TIFF", {"quality": 80}, "--quality applies to JPEG, WebP and AVIF output, not TIFF"),
+        ("JPEG", {"compression": 3}, "--compression applies to PNG output, not JPEG"),
+    ],
+)
+def test_save_options_the_format_does_not_take(fmt: str, save: Any, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        encode_picture(random_pixels(np.uint8, 3), ("R", "G", "B"), fmt, save=save)
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(
@@ -287,7 +334,7 @@ def test_encode_rejects_unknown_formats() -> None:
 def test_encode_rejects_programming_errors() -> None:
     with pytest.raises(ValueError, match="do not fit bands"):
         encode_picture(random_pixels(np.uint8, 3), ("L",), "PNG")
-    with pytest.raises(ValueError, match="must be uint8, uint16 or float32, not float64"):
+    with pytest.raises(ValueError, match="must be uint8, uint16 or float32 alike, not float64"):
         encode_picture(np.zeros((2, 2, 1)), ("L",), "TIFF")
 
 
@@ -599,14 +646,15 @@ def test_tiff_reader_rejects_bigtiff_and_cut_headers() -> None:
         deep.read_tiff(b"II*\0\xff\0\0\0", "'x'")
 
 
-def test_tiff_reader_applies_the_bomb_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+def test_tiff_reader_applies_the_bomb_limit() -> None:
     with pytest.raises(ImageReadError) as caught:
-        read_picture(DATA / "rgbf32_none.tif")
-    assert str(caught.value).startswith(
-        f"'{DATA / 'rgbf32_none.tif'}' is larger than Pillow's safety limit: "
-        "image size (551 pixels)"
+        read_picture(DATA / "rgbf32_none.tif", max_pixels=100)
+    assert str(caught.value) == (
+        f"'{DATA / 'rgbf32_none.tif'}' is 29 x 19 pixels (0.000551 megapixels), more than the "
+        "limit of 0.0001 megapixels that guards against decompression bombs; if you trust "
+        "the file, raise the limit with --max-pixels"
     )
+    assert read_picture(DATA / "rgbf32_none.tif", max_pixels=551).pixels.shape == (19, 29, 3)
 
 
 # --------------------------------------------------------------------------
@@ -623,8 +671,8 @@ def test_tiff_reader_applies_the_bomb_limit(monkeypatch: pytest.MonkeyPatch) -> 
         (lambda: Image.new("P", (5, 4), 3), "GIF", ("R", "G", "B"), np.uint8),
         (lambda: Image.new("RGB", (5, 4), (1, 2, 3)), "PNG", ("R", "G", "B"), np.uint8),
         (lambda: Image.new("RGBA", (5, 4), (1, 2, 3, 4)), "PNG", ("R", "G", "B", "A"), np.uint8),
-        (lambda: Image.new("CMYK", (5, 4), (9, 0, 200, 3)), "JPEG", ("R", "G", "B"), np.uint8),
-        (lambda: Image.new("CMYK", (5, 4), (9, 0, 200, 3)), "TIFF", ("R", "G", "B"), np.uint8),
+        (lambda: Image.new("CMYK", (5, 4), (9, 0, 200, 3)), "JPEG", tuple("CMYK"), np.uint8),
+        (lambda: Image.new("CMYK", (5, 4), (9, 0, 200, 3)), "TIFF", tuple("CMYK"), np.uint8),
         (lambda: Image.new("LAB", (5, 4), (50, 128, 128)), "TIFF", ("R", "G", "B"), np.uint8),
         (lambda: Image.new("I;16", (5, 4), 40000), "PNG", ("L",), np.uint16),
         (lambda: Image.new("I;16", (5, 4), 40000), "TIFF", ("L",), np.uint16),
@@ -638,7 +686,7 @@ def test_mode_rules(make: Any, fmt: str, bands: tuple[str, ...], dtype: type) ->
     assert picture.bands == bands
     assert picture.pixels.dtype == dtype
     assert picture.pixels.shape == (4, 5, len(bands))
-    if image.mode not in ("CMYK", "LAB", "P"):
+    if image.mode not in ("LAB", "P") and fmt != "JPEG":
         expected = np.asarray(image.convert("L") if image.mode == "1" else image)
         np.testing.assert_array_equal(picture.pixels.reshape(expected.shape), expected)
 
@@ -697,7 +745,7 @@ def test_32bit_integers_outside_16_bits_are_refused() -> None:
         decode(pillow_bytes(image, "TIFF"))
 
 
-def test_icc_profile_and_dpi_are_carried_but_not_through_cmyk() -> None:
+def test_icc_profile_and_dpi_are_carried() -> None:
     image = Image.new("RGB", (3, 2))
     picture = decode(pillow_bytes(image, "PNG", dpi=(200, 200), icc_profile=SRGB))
     assert picture.info == {"dpi": pytest.approx((200, 200), rel=1e-4), "icc_profile": SRGB}
@@ -705,7 +753,10 @@ def test_icc_profile_and_dpi_are_carried_but_not_through_cmyk() -> None:
     assert decode(pillow_bytes(image, "TIFF")).info == {}
     cmyk = Image.new("CMYK", (3, 2))
     picture = decode(pillow_bytes(cmyk, "JPEG", dpi=(72, 72), icc_profile=b"cmyk profile"))
-    assert picture.info == {"dpi": (72, 72)}
+    assert picture.info == {"dpi": (72, 72), "icc_profile": b"cmyk profile"}
+    lab = Image.new("LAB", (3, 2))
+    picture = decode(pillow_bytes(lab, "TIFF", icc_profile=b"lab profile"))
+    assert picture.info == {}
 
 
 def test_first_frame_of_an_animation() -> None:
@@ -850,14 +901,43 @@ def test_truncated(data: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert str(caught.value).startswith("'cut.img' is truncated or corrupt: ")
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims a size and holds no pixels: what a decompression bomb looks like."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1000)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
 def test_decompression_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("x.png").write_bytes(pillow_bytes(Image.new("L", (30, 20)), "PNG"))
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     with pytest.raises(ImageReadError) as caught:
-        read_picture("x.png")
-    assert str(caught.value).startswith("'x.png' is larger than Pillow's safety limit: ")
-    assert "600 pixels" in str(caught.value)
+        read_picture("x.png", max_pixels=599)
+    assert str(caught.value) == (
+        "'x.png' is 30 x 20 pixels (0.0006 megapixels), more than the limit of 0.000599 "
+        "megapixels that guards against decompression bombs; if you trust the file, raise "
+        "the limit with --max-pixels"
+    )
+    assert read_picture("x.png", max_pixels=600).pixels.shape == (20, 30, 1)
+    assert read_picture("x.png", max_pixels=None).pixels.shape == (20, 30, 1)
+    # Pillow's own limit is left as it was.
+    assert Image.MAX_IMAGE_PIXELS == 89478485
+
+
+def test_a_bomb_is_refused_before_it_is_decoded() -> None:
+    """30000 x 30000 claimed (2.7 GB decoded) in 100 bytes: refused by default, at once."""
+    assert image_io.DEFAULT_MAX_PIXELS == 200_000_000
+    with pytest.raises(ImageReadError, match=r"^standard input is 30000 x 30000 pixels \(900 "):
+        decode(png_header_only(30000, 30000))
+    with pytest.raises(ImageReadError, match=r"is truncated or corrupt"):
+        decode(png_header_only(3000, 3000))  # under the limit: decoding finds no pixels
 
 
 def test_16bit_colour_that_pillow_decodes_in_an_unknown_way_is_refused(

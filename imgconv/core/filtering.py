@@ -201,7 +201,7 @@ def filter_planes(
     planes : ndarray
         Float pixels, one plane per band.
     bands : sequence of str
-        Band names (``L``, ``LA``, ``RGB``, ``RGBA`` as letters).
+        Band names (``L``, ``LA``, ``RGB``, ``RGBA`` or ``CMYK`` as letters).
     kernels : KernelSet
         Kernels, already scaled (see :func:`prepare_kernels`).
     settings : Settings
@@ -499,6 +499,13 @@ def _output_depth(source: DepthName, depth: DepthName | None, mode: MapMode | No
 
 
 def _channel_mode(channels: str, colour: tuple[str, ...]) -> str:
+    if channels in ("luma", "gray", "grey") and colour == ("C", "M", "Y", "K"):
+        # Inks have no luminance without a colour profile: refuse to guess one.
+        msg = (
+            f"--channels {channels} works on RGB and grey images; this image is CMYK, "
+            "filtered per ink: use each, or some of c,m,y,k"
+        )
+        raise UsageError(msg)
     if channels in CHANNEL_MODES:
         return channels
     if channels == "grey":
