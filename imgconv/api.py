@@ -29,6 +29,7 @@ from .image_io import (
     DEFAULT_MAX_PIXELS,
     FLOAT_FORMATS,
     SaveOptions,
+    check_frames,
     check_save_options,
     encode_montage,
     encode_picture,
@@ -70,6 +71,9 @@ class Applied:
         The convolution method chosen per kernel.
     warnings : tuple of str
         Things the user should know (e.g. alpha dropped for JPEG).
+    frames : int
+        How many frames were filtered (pages of a TIFF, frames of an
+        animation).
     maps : tuple of (str, ndarray)
         Every computed feature map before value mapping, in working units
         (0..255 for 8-bit input; as given for a numeric matrix), labelled:
@@ -88,6 +92,7 @@ class Applied:
     geometry: Geometry
     methods: tuple[str, ...]
     warnings: tuple[str, ...]
+    frames: int = 1
     maps: tuple[tuple[str, NDArray[np.floating]], ...] = ()
     numeric: bool = False
 
@@ -230,6 +235,8 @@ def apply_file(
     picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
     where = "standard input" if source == "-" else repr(source)
     frames = picture.frames
+    if out_format is not None:
+        check_frames(out_format, len(frames))
     if stacked and len(frames) > 1:
         msg = (
             f"--combine stack writes a map per kernel, and {where} has {len(frames)} frames; "
@@ -291,8 +298,9 @@ def apply_file(
         out_bands=result.bands,
         depth=result.depth,
         geometry=result.filtered.geometry,
-        methods=tuple(m for r in results for m in r.filtered.methods),
+        methods=tuple(m for r in (results if stacked else results[:1]) for m in r.filtered.methods),
         warnings=tuple(warnings),
+        frames=len(frames),
         maps=tuple(_labelled_maps(names, results)),
         numeric=picture.numeric,
     )

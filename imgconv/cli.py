@@ -292,9 +292,10 @@ def apply(
         shapes = ", ".join(f"{k.shape[0]}x{k.shape[1]}" for k in applied.kernels.kernels)
         written = "nothing written" if output is None else f"{output} {applied.format}"
         depth = "numbers" if applied.numeric else f"{applied.depth}-bit"
+        frames = f" ({applied.frames} frames)" if applied.frames > 1 else ""
         click.echo(
             f"imgconv: {applied.kernels.name} ({shapes}{', flipped' if flip else ''}) on "
-            f"{input} {h}x{w} {''.join(applied.in_bands)} -> {ho}x{wo} "
+            f"{input} {h}x{w} {''.join(applied.in_bands)}{frames} -> {ho}x{wo} "
             f"{''.join(applied.out_bands)} {depth}, {written}; padding "
             f"{padding} {geometry.pads}, border {border}, stride {stride[0]},{stride[1]}, "
             f"dilation {dilation[0]},{dilation[1]}, method {', '.join(applied.methods)}",

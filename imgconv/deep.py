@@ -646,15 +646,19 @@ def check_pixels(label: str, size: tuple[int, int], max_pixels: int | None) -> N
     if max_pixels is None or width * height <= max_pixels:
         return
     msg = (
-        f"{label} is {width} x {height} pixels ({_megapixels(width * height)}), more than the "
-        f"limit of {_megapixels(max_pixels)} that guards against decompression bombs; "
+        f"{label} is {width} x {height} pixels{_megapixels(width * height)}, more than the "
+        f"limit of {_pixels(max_pixels)} that guards against decompression bombs; "
         "if you trust the file, raise the limit with --max-pixels"
     )
     raise ImageReadError(msg)
 
 
+def _pixels(count: int) -> str:
+    return f"{count / 1e6:.4g} megapixels" if count >= 10**6 else f"{count} pixels"
+
+
 def _megapixels(count: int) -> str:
-    return f"{count / 1e6:.4g} megapixels"
+    return f" ({_pixels(count)})" if count >= 10**6 else ""
 
 
 # --------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import os
 import stat
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -207,7 +208,12 @@ def read_picture(
         kind = MATRIX_SUFFIXES.get(os.path.splitext(name)[1].lower())
         if kind is not None:
             return _matrix(data, label, kind, frame)
-    return _decode(data, label, frame, max_pixels)
+    with warnings.catch_warnings():
+        # Pillow warns of damage it works around (corrupt EXIF, a short
+        # palette); the pixels it gives are what there is, and a Python
+        # warning on stderr would only clutter a pipeline.
+        warnings.simplefilter("ignore")
+        return _decode(data, label, frame, max_pixels)
 
 
 def _matrix(data: bytes, label: str, kind: str, frame: int | None) -> Picture:
@@ -268,12 +274,20 @@ def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) 
     with deep.pillow_errors(label), _unlimited():
         image = _open(data)
     if image is None:
-        # Pillow has no mode for float or 16-bit colour TIFF: read those here.
-        return _decode_tiff(data, label, frame, max_pixels)
+        if deep.is_tiff(data):
+            # Pillow has no mode for float or 16-bit colour TIFF: read those here.
+            return _decode_tiff(data, label, frame, max_pixels)
+        kind = _looks_like(data)
+        if kind is not None:
+            msg = f"{label} starts like a {kind} file but is truncated or corrupt"
+            raise ImageReadError(msg)
+        msg = f"{label} is not an image Pillow can read"
+        raise ImageReadError(msg)
 
     deep.check_pixels(label, image.size, max_pixels)
     source_format = image.format
-    count = _frame_count(image)
+    with deep.pillow_errors(label):
+        count = _frame_count(image)  # a TIFF's pages are counted by reading them
     if frame is not None and not 0 <= frame < count:
         raise _no_such_frame(label, frame, count)
     wanted = range(count) if frame is None else range(frame, frame + 1)
@@ -310,11 +324,29 @@ def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) 
     return Picture(turned[0], bands, source_format, info, more_frames=tuple(turned[1:]))
 
 
+#: The first bytes of formats Pillow reads, to tell a broken file from a stranger.
+_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+    b"\0\0\0\x0cjP  ": "JPEG 2000",
+}
+
+
+def _looks_like(data: bytes) -> str | None:
+    """The format ``data`` starts like, if it is one Pillow reads."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES.items() if data.startswith(magic)), None)
+
+
 def _decode_tiff(data: bytes, label: str, frame: int | None, max_pixels: int | None) -> Picture:
     """Pages of a TIFF that Pillow cannot open, read by :func:`deep.read_tiff`."""
-    first = deep.read_tiff(data, label, max_pixels) if deep.is_tiff(data) else None
+    first = deep.read_tiff(data, label, max_pixels)
     if first is None:
-        msg = f"{label} is not an image Pillow can read"
+        msg = f"{label} starts like a TIFF file but is truncated or corrupt"
         raise ImageReadError(msg)
     count = len(deep.tiff_pages(data))
     if frame is not None and not 0 <= frame < count:
@@ -598,6 +630,23 @@ def check_save_options(format: str, save: SaveOptions | None) -> None:
         raise UsageError(msg)
 
 
+def check_frames(format: str, count: int) -> None:
+    """Refuse to write ``count`` frames where the format holds one.
+
+    Raises
+    ------
+    UsageError
+        Naming the formats that hold several frames, and ``--frame``.
+    """
+    fmt = format.upper()
+    if count > 1 and fmt not in _ANIMATED_FORMATS | NUMBER_FORMATS | {"TIFF"}:
+        msg = (
+            f"the input has {count} frames, which {fmt} cannot hold; write .gif, .webp, "
+            ".png (animated), .tiff (a page each) or .npy, or pick one with --frame N"
+        )
+        raise UsageError(msg)
+
+
 def _pillow_options(fmt: str, save: SaveOptions) -> dict[str, Any]:
     """Pillow's save arguments for ``fmt``: imgconv's defaults, then the user's choices."""
     quality = save.get("quality")
@@ -761,14 +810,9 @@ def _encode_frames(
 ) -> tuple[bytes, list[str]]:
     """Encode several frames: TIFF pages, or a GIF, WebP or APNG animation."""
     count = len(arrays)
+    check_frames(fmt, count)
     if fmt == "TIFF":
         return deep.encode_tiff_pages(arrays, bands, metadata), []
-    if fmt not in _ANIMATED_FORMATS:
-        msg = (
-            f"the input has {count} frames, which {fmt} cannot hold; write .gif, .webp, "
-            ".png (animated) or .tiff (a page each), or pick one with --frame N"
-        )
-        raise UsageError(msg)
     if arrays[0].dtype != np.uint8:
         msg = f"{fmt} animations hold 8-bit frames; use --depth 8, or write .tiff"
         raise UsageError(msg)
