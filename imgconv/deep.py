@@ -127,9 +127,27 @@ def pillow_errors(label: str) -> Iterator[None]:
         msg = f"{label} is larger than Pillow's safety limit: {exc}"
         raise ImageReadError(msg) from exc
     except Exception as exc:
-        detail = str(exc) or type(exc).__name__
-        msg = f"{label} is truncated or corrupt: {detail}"
+        detail = _pillow_detail(exc)
+        msg = f"{label} is truncated or corrupt" + (f": {detail}" if detail else "")
         raise ImageReadError(msg) from exc
+
+
+#: Pillow's messages for data that ends early, in words a user reads.
+_ENDS_EARLY = ("Truncated File Read", "buffer of at least", "unpack requires", "not enough data")
+
+
+def _pillow_detail(exc: Exception) -> str:
+    """What Pillow said about a bad file, if it is worth reading."""
+    text = str(exc)
+    if any(phrase in text for phrase in _ENDS_EARLY) or isinstance(exc, EOFError):
+        return "the data ends early"
+    if "could not create decoder object" in text:  # libwebp's only word on bad data
+        return "its WebP data cannot be decoded"
+    if isinstance(exc, OSError | SyntaxError) and text:
+        # Pillow's own messages ("image file is truncated", "broken PNG
+        # file"); other exceptions come from deep inside a plugin.
+        return text[0].lower() + text[1:]
+    return ""
 
 
 def orient(pixels: NDArray[Any], orientation: object) -> NDArray[Any]:
@@ -624,7 +642,7 @@ def _read_ifd(data: bytes, order: str, label: str, ifd: int | None = None) -> di
             else:
                 tags[tag] = struct.unpack(order + code * n, raw)
     except struct.error as exc:
-        msg = f"{label} is truncated or corrupt: {exc}"
+        msg = f"{label} is truncated or corrupt: its TIFF directory ends early"
         raise ImageReadError(msg) from exc
     # BYTE-typed numeric tags (rare, but legal for a few) read as numbers.
     for tag in (_BITS, _SAMPLES, _COMPRESSION, _PHOTOMETRIC, _PLANAR, _PREDICTOR):

@@ -279,7 +279,10 @@ def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) 
             return _decode_tiff(data, label, frame, max_pixels)
         kind = _looks_like(data)
         if kind is not None:
-            msg = f"{label} starts like a {kind} file but is truncated or corrupt"
+            msg = (
+                f"{label} is truncated or corrupt: it starts like a {kind} file, but Pillow "
+                "cannot open it"
+            )
             raise ImageReadError(msg)
         msg = f"{label} is not an image Pillow can read"
         raise ImageReadError(msg)
@@ -346,7 +349,10 @@ def _decode_tiff(data: bytes, label: str, frame: int | None, max_pixels: int | N
     """Pages of a TIFF that Pillow cannot open, read by :func:`deep.read_tiff`."""
     first = deep.read_tiff(data, label, max_pixels)
     if first is None:
-        msg = f"{label} starts like a TIFF file but is truncated or corrupt"
+        msg = (
+            f"{label} is truncated or corrupt: it starts like a TIFF file, but Pillow "
+            "cannot open it"
+        )
         raise ImageReadError(msg)
     count = len(deep.tiff_pages(data))
     if frame is not None and not 0 <= frame < count:
@@ -829,6 +835,11 @@ def _encode_frames(
         # Clear each frame before the next: transparent pixels of a later
         # frame must show the background, not the frame before.
         animation["disposal"] = 2
+    if fmt == "WEBP" and bands[-1] == "A":
+        # Every frame a key frame: libwebp sets the file's alpha flag only
+        # from frame data, and opaque difference frames would leave it
+        # unset, so readers (Pillow among them) would drop the alpha.
+        animation.update(kmin=1, kmax=1)
     if fmt == "PNG":
         animation["default_image"] = False
     return _save(images[0], fmt, bands, {**metadata, **options, **animation}), warnings[:1]
