@@ -794,6 +794,11 @@ def _pillow_image(
     if bands[-1] == "A" and fmt in _NO_ALPHA_FORMATS:
         array, bands = array[:, :, :-1], bands[:-1]
         warnings.append(f"{fmt} cannot store alpha; the alpha channel was dropped")
+    if fmt == "GIF" and _colours_over(array, 256):
+        warnings.append(
+            "GIF holds at most 256 colours per image; Pillow reduced the result's colours "
+            "(write .png or .webp to keep them all)"
+        )
     mode = _BANDS_TO_MODE[bands]
     image = Image.frombytes(mode, _size(array), np.ascontiguousarray(array).tobytes())
     if mode == "CMYK" and fmt not in _CMYK_FORMATS:
@@ -804,6 +809,13 @@ def _pillow_image(
         )
         return image.convert("RGB"), ("R", "G", "B")
     return image, bands
+
+
+def _colours_over(array: NDArray[np.generic], limit: int) -> bool:
+    """Whether ``(H, W, C)`` uint8 pixels have more than ``limit`` distinct colours."""
+    weights = np.array([1 << (8 * band) for band in range(array.shape[2])], np.uint32)
+    packed: NDArray[np.uint32] = array.astype(np.uint32) @ weights  # one number per colour
+    return len(np.unique(packed)) > limit
 
 
 def _encode_frames(
@@ -842,7 +854,7 @@ def _encode_frames(
         animation.update(kmin=1, kmax=1)
     if fmt == "PNG":
         animation["default_image"] = False
-    return _save(images[0], fmt, bands, {**metadata, **options, **animation}), warnings[:1]
+    return _save(images[0], fmt, bands, {**metadata, **options, **animation}), sorted(set(warnings))
 
 
 def encode_stack(

@@ -684,3 +684,21 @@ def test_cmyk_to_png_says_it_was_converted(runner: CliRunner, tmp_path: Path) ->
         "management (write .jpg or .tiff to keep CMYK)\n"
     )
     assert np.asarray(Image.open(tmp_path / "o.png"))[0, 0].tolist() == [255, 0, 0]
+
+
+def test_gif_says_when_colours_were_reduced(runner: CliRunner, tmp_path: Path) -> None:
+    few = np.repeat(np.arange(0, 250, 10, dtype=np.uint8), 3).reshape(5, 5, 3)
+    many = np.random.default_rng(3).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    for name, pixels, warned in (("few", few, False), ("many", many, True)):
+        Image.fromarray(pixels).save(tmp_path / f"{name}.png")
+        target = tmp_path / f"{name}.gif"
+        result = run(runner, "apply", "identity", str(tmp_path / f"{name}.png"), str(target))
+        assert result.exit_code == 0
+        assert (result.stderr != "") == warned
+        if warned:
+            assert result.stderr == (
+                "Warning: GIF holds at most 256 colours per image; Pillow reduced the result's "
+                "colours (write .png or .webp to keep them all)\n"
+            )
+        else:
+            np.testing.assert_array_equal(np.asarray(Image.open(target).convert("RGB")), pixels)
