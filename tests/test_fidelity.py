@@ -45,6 +45,12 @@ def error_line(result: Result) -> str:
     return lines[0]
 
 
+def pixels_of(path: Path | str, mode: str | None = None) -> np.ndarray:
+    """The pixels Pillow reads from ``path`` (converted to ``mode``), with the file closed."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert(mode) if mode else image)
+
+
 def gradient(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     """Smooth content, which lossy formats keep well, with a little noise."""
     h, w, c = shape
@@ -74,7 +80,7 @@ def test_transparent_neighbours_do_not_darken_a_blur(
     options = [] if alpha is None else ["--alpha", alpha]
     result = run(runner, "apply", "box:5", source, str(tmp_path / "out.png"), *options)
     assert result.exit_code == 0, result.stderr
-    out = np.asarray(Image.open(tmp_path / "out.png"))
+    out = pixels_of(tmp_path / "out.png")
     visible = out[..., 3] > 0
     assert visible.sum() >= 64
     assert np.all(out[visible][:, :3] == 255)
@@ -90,7 +96,7 @@ def test_plain_alpha_lets_black_bleed_as_documented(runner: CliRunner, tmp_path:
     source, _ = white_square_on_transparent_black(tmp_path)
     result = run(runner, "apply", "box:5", source, str(tmp_path / "out.png"), "--alpha", "plain")
     assert result.exit_code == 0
-    out = np.asarray(Image.open(tmp_path / "out.png"))
+    out = pixels_of(tmp_path / "out.png")
     assert out[8, 8, 0] == round(255 * 9 / 25)
     assert out[8, 8, 3] == round(255 * 9 / 25)
 
@@ -99,7 +105,7 @@ def test_keep_alpha_filters_colour_unweighted(runner: CliRunner, tmp_path: Path)
     source, pixels = white_square_on_transparent_black(tmp_path)
     result = run(runner, "apply", "box:5", source, str(tmp_path / "out.png"), "--alpha", "keep")
     assert result.exit_code == 0
-    out = np.asarray(Image.open(tmp_path / "out.png"))
+    out = pixels_of(tmp_path / "out.png")
     np.testing.assert_array_equal(out[..., 3], pixels[..., 3])
     assert out[8, 8, 0] == round(255 * 9 / 25)
 
@@ -299,7 +305,7 @@ def test_multi_page_tiff_keeps_its_pages_and_frame_picks_one(
         np.testing.assert_array_equal(got, page)
     result = run(runner, "apply", "identity", str(source), str(tmp_path / "p.png"), "--frame", "1")
     assert result.exit_code == 0
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "p.png")), pages[1])
+    np.testing.assert_array_equal(pixels_of(tmp_path / "p.png"), pages[1])
 
 
 @pytest.mark.parametrize(
@@ -620,7 +626,7 @@ def test_tiny_images_and_large_kernels(
     result = run(runner, "apply", args[0], str(source), str(target), *args[1:])
     assert result.exit_code == code, result.stderr
     if code == 0:
-        assert np.asarray(Image.open(target)).shape == expected
+        assert pixels_of(target).shape == expected
     else:
         assert error_line(result) == f"Error: {expected}"
         assert not target.exists()
@@ -642,9 +648,7 @@ def test_cmyk_is_filtered_per_ink_and_stays_cmyk(runner: CliRunner, tmp_path: Pa
         alone = tmp_path / f"ink{ink}.png"
         Image.fromarray(inks[..., ink]).save(alone)
         run(runner, "apply", "box:3", str(alone), str(tmp_path / f"o{ink}.png"))
-        np.testing.assert_array_equal(
-            got[..., ink], np.asarray(Image.open(tmp_path / f"o{ink}.png"))
-        )
+        np.testing.assert_array_equal(got[..., ink], pixels_of(tmp_path / f"o{ink}.png"))
 
 
 def test_cmyk_has_no_luma(runner: CliRunner, tmp_path: Path) -> None:
@@ -683,7 +687,7 @@ def test_cmyk_to_png_says_it_was_converted(runner: CliRunner, tmp_path: Path) ->
         "Warning: PNG cannot store CMYK; the inks were converted to RGB without colour "
         "management (write .jpg or .tiff to keep CMYK)\n"
     )
-    assert np.asarray(Image.open(tmp_path / "o.png"))[0, 0].tolist() == [255, 0, 0]
+    assert pixels_of(tmp_path / "o.png")[0, 0].tolist() == [255, 0, 0]
 
 
 def test_gif_says_when_colours_were_reduced(runner: CliRunner, tmp_path: Path) -> None:
@@ -701,4 +705,4 @@ def test_gif_says_when_colours_were_reduced(runner: CliRunner, tmp_path: Path) -
                 "colours (write .png or .webp to keep them all)\n"
             )
         else:
-            np.testing.assert_array_equal(np.asarray(Image.open(target).convert("RGB")), pixels)
+            np.testing.assert_array_equal(pixels_of(target, "RGB"), pixels)
