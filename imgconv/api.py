@@ -31,6 +31,7 @@ from .image_io import (
     SaveOptions,
     check_frames,
     check_save_options,
+    depth_hint,
     encode_montage,
     encode_picture,
     encode_stack,
@@ -350,9 +351,10 @@ def _check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> 
     map_mode, depth = options.get("map"), options.get("depth")
     if (map_mode == "raw" or depth == "float") and out_format not in FLOAT_FORMATS:
         wanted = "--map raw" if map_mode == "raw" else "--depth float"
+        instead = "another --map" if map_mode == "raw" else depth_hint(out_format)
         msg = (
             f"{wanted} keeps float values, which {out_format} cannot store; "
-            "write .tiff or .npy, or use --depth 8 or 16 with another --map"
+            f"write .tiff or .npy, or use {instead}"
         )
         raise UsageError(msg)
     if stacked and out_format not in STACK_FORMATS:

@@ -636,6 +636,11 @@ def check_save_options(format: str, save: SaveOptions | None) -> None:
         raise UsageError(msg)
 
 
+def depth_hint(format: str) -> str:
+    """The ``--depth`` choices that ``format`` holds, for messages: ``--depth 8 or 16``."""
+    return "--depth 8 or 16" if format.upper() in _GREY16_FORMATS else "--depth 8"
+
+
 def check_frames(format: str, count: int) -> None:
     """Refuse to write ``count`` frames where the format holds one.
 
@@ -746,11 +751,20 @@ def encode_picture(
         raise _unknown_format(format, formats)
     check_save_options(fmt, save)
     options = _pillow_options(fmt, save or {})
+    warnings: list[str] = []
+    # Formats that hold RGB but not CMYK get RGB, at 8 bits, or 16 in PNG.
+    rgb_fits = array.dtype == np.uint8 or (array.dtype == np.uint16 and fmt == "PNG")
+    if bands == _MODES["CMYK"] and fmt not in _CMYK_FORMATS and rgb_fits:
+        arrays, bands = [_cmyk_to_rgb(a) for a in arrays], _MODES["RGB"]
+        array = arrays[0]
+        warnings.append(
+            f"{fmt} cannot store CMYK; the inks were converted to RGB without colour "
+            "management (write .jpg or .tiff to keep CMYK)"
+        )
     metadata = _metadata(info or {}, bands, fmt)
     if len(arrays) > 1:
-        return _encode_frames(arrays, bands, fmt, metadata, options, info or {})
+        return _encode_frames(arrays, bands, fmt, metadata, options, info or {}, warnings)
 
-    warnings: list[str] = []
     if array.dtype == np.uint16 and not (len(bands) == 1 and fmt in _GREY16_FORMATS):
         if fmt == "PNG":
             level = options.get("compress_level", 6)
@@ -788,34 +802,67 @@ def _pillow_image(
         raise UsageError(msg)
     if array.dtype == np.float32:
         if fmt not in FLOAT_FORMATS or len(bands) > 1:
-            msg = f"{fmt} cannot store float samples; write .tiff or .npy, or use --depth 8 or 16"
+            msg = f"{fmt} cannot store float samples; write .tiff or .npy, or use {depth_hint(fmt)}"
             raise UsageError(msg)
         return Image.frombytes("F", _size(array), array.astype(np.float32).tobytes()), bands
     if bands[-1] == "A" and fmt in _NO_ALPHA_FORMATS:
         array, bands = array[:, :, :-1], bands[:-1]
         warnings.append(f"{fmt} cannot store alpha; the alpha channel was dropped")
-    if fmt == "GIF" and _colours_over(array, 256):
+    if fmt == "GIF":
+        return _gif_image(array, bands, warnings), bands
+    mode = _BANDS_TO_MODE[bands]
+    image = Image.frombytes(mode, _size(array), np.ascontiguousarray(array).tobytes())
+    return image, bands
+
+
+def _cmyk_to_rgb(array: NDArray[Any]) -> NDArray[Any]:
+    """Inks to RGB by Pillow's plain formula, ``R = (1 - C)(1 - K)``, at 8 or 16 bits."""
+    top = float(np.iinfo(array.dtype).max)
+    ink = array.astype(np.float64) / top
+    rgb = (1 - ink[:, :, :3]) * (1 - ink[:, :, 3:]) * top
+    return np.rint(rgb).astype(array.dtype)
+
+
+def _gif_image(array: NDArray[Any], bands: tuple[str, ...], warnings: list[str]) -> Image.Image:
+    """A palette image for GIF: exact for up to 256 colours, transparency at index 0.
+
+    Pillow's own conversion quantises RGBA in four dimensions, merging
+    colours even when there are few, and turns LA into L; GIF holds a
+    palette and one fully transparent index, so build that directly.
+    """
+    colour = array[:, :, :3] if bands[0] == "R" else np.repeat(array[:, :, :1], 3, axis=2)
+    alpha = array[:, :, -1] if bands[-1] == "A" else None
+    clear = np.zeros(array.shape[:2], bool) if alpha is None else alpha < 128
+    if alpha is not None and np.any((alpha > 0) & (alpha < 255)):
+        warnings.append(
+            "GIF pixels are either opaque or fully transparent; alpha was rounded to one "
+            "or the other (write .png or .webp to keep it)"
+        )
+    reserved = 1 if alpha is not None else 0  # index 0: transparent
+    packed = colour.astype(np.uint32) @ np.array([1 << 16, 1 << 8, 1], np.uint32)
+    shown, indices = np.unique(packed[~clear], return_inverse=True)
+    palette_size = 256 - reserved
+    if len(shown) <= palette_size:
+        index = np.zeros(array.shape[:2], np.uint8)
+        index[~clear] = indices.astype(np.uint8) + reserved
+        palette = np.stack([(shown >> 16) & 255, (shown >> 8) & 255, shown & 255], axis=-1)
+    else:
         warnings.append(
             "GIF holds at most 256 colours per image; Pillow reduced the result's colours "
             "(write .png or .webp to keep them all)"
         )
-    mode = _BANDS_TO_MODE[bands]
-    image = Image.frombytes(mode, _size(array), np.ascontiguousarray(array).tobytes())
-    if mode == "CMYK" and fmt not in _CMYK_FORMATS:
-        # Pillow's plain formula, without colour management: say so.
-        warnings.append(
-            f"{fmt} cannot store CMYK; the inks were converted to RGB without colour "
-            "management (write .jpg or .tiff to keep CMYK)"
-        )
-        return image.convert("RGB"), ("R", "G", "B")
-    return image, bands
-
-
-def _colours_over(array: NDArray[np.generic], limit: int) -> bool:
-    """Whether ``(H, W, C)`` uint8 pixels have more than ``limit`` distinct colours."""
-    weights = np.array([1 << (8 * band) for band in range(array.shape[2])], np.uint32)
-    packed: NDArray[np.uint32] = array.astype(np.uint32) @ weights  # one number per colour
-    return len(np.unique(packed)) > limit
+        rgb = Image.frombytes("RGB", _size(colour), np.ascontiguousarray(colour).tobytes())
+        reduced = rgb.quantize(palette_size)
+        index = np.asarray(reduced, np.uint8) + np.uint8(reserved)
+        palette = np.asarray(reduced.getpalette() or [], np.uint8).reshape(-1, 3)[:palette_size]
+        index[clear] = 0
+    entries = np.zeros((256, 3), np.uint8)
+    entries[reserved : reserved + len(palette)] = palette
+    image = Image.frombytes("P", _size(index), np.ascontiguousarray(index).tobytes())
+    image.putpalette(entries.tobytes())
+    if alpha is not None:
+        image.info["transparency"] = 0
+    return image
 
 
 def _encode_frames(
@@ -825,16 +872,16 @@ def _encode_frames(
     metadata: dict[str, Any],
     options: dict[str, Any],
     info: Mapping[str, Any],
+    warnings: list[str],
 ) -> tuple[bytes, list[str]]:
     """Encode several frames: TIFF pages, or a GIF, WebP or APNG animation."""
     count = len(arrays)
     check_frames(fmt, count)
     if fmt == "TIFF":
-        return deep.encode_tiff_pages(arrays, bands, metadata), []
+        return deep.encode_tiff_pages(arrays, bands, metadata), warnings
     if arrays[0].dtype != np.uint8:
         msg = f"{fmt} animations hold 8-bit frames; use --depth 8, or write .tiff"
         raise UsageError(msg)
-    warnings: list[str] = []
     images = [_pillow_image(frame, bands, fmt, warnings)[0] for frame in arrays]
     animation: dict[str, Any] = {"save_all": True, "append_images": images[1:]}
     durations = info.get("duration")
@@ -846,7 +893,7 @@ def _encode_frames(
     if fmt == "GIF" and bands[-1] == "A":
         # Clear each frame before the next: transparent pixels of a later
         # frame must show the background, not the frame before.
-        animation["disposal"] = 2
+        animation.update(disposal=2, transparency=0)
     if fmt == "WEBP" and bands[-1] == "A":
         # Every frame a key frame: libwebp sets the file's alpha flag only
         # from frame data, and opaque difference frames would leave it

@@ -433,7 +433,7 @@ def test_float_output_needs_a_float_format(runner: CliRunner, tmp_path: Path) ->
     assert (result.exit_code, result.stderr) == (
         2,
         "Error: --map raw keeps float values, which PNG cannot store; write .tiff or .npy, "
-        "or use --depth 8 or 16 with another --map\n",
+        "or use another --map\n",
     )
 
 

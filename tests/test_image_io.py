@@ -292,7 +292,7 @@ def test_float_formats() -> None:
             "JPEG",
             np.float32,
             3,
-            "JPEG cannot store float samples; write .tiff or .npy, or use --depth 8 or 16",
+            "JPEG cannot store float samples; write .tiff or .npy, or use --depth 8",
         ),
         (
             "PPM",

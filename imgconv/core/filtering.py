@@ -644,10 +644,14 @@ class _Applier:
         opacity_border = self.opaque_border()
         if opacity_border.mode == "constant":
             opacity_border = Border("constant", 1.0)
+        # Weighted in float64, so that dividing by the alpha undoes multiplying
+        # by it to well within float32's precision: an identity kernel returns
+        # colour under partial alpha exactly.
+        weights = opacity[..., None].astype(np.float64)
         return _Padded(
             pad(data, geometry, border),
-            pad(data * opacity[..., None], geometry, border),
-            pad(opacity[..., None], geometry, opacity_border),
+            pad(data * weights, geometry, border),
+            pad(weights, geometry, opacity_border),
         )
 
     def _one(
