@@ -6,7 +6,9 @@ scripts can call it directly. Array-level work is in :mod:`imgconv.core`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import BinaryIO, Unpack
 
 import numpy as np
@@ -251,14 +253,16 @@ def apply_file(
         _check_numeric(source, out_format, len(picture.bands), options)
         rest["map"], rest["depth"] = "raw", "float"
     warnings: list[str] = []
-    try:
+    with _memory_guard(where, picture.pixels.shape, len(frames)):
         if stacked:
             results = filter_stack(picture.pixels, prepared, **rest)
             names = [k.name for k in prepared.kernels]
         else:
+            single = prepared
             if prepared.combine == "stack":  # one kernel: its map is the stack
                 rest["combine"] = None
-            results = [filter_image(pixels, prepared, **rest) for pixels in frames]
+                single = replace(prepared, combine=None)
+            results = [filter_image(pixels, single, **rest) for pixels in frames]
             names = [prepared.name]
             if len(frames) > 1:
                 names = [f"{prepared.name} frame {index}" for index in range(len(frames))]
@@ -272,23 +276,17 @@ def apply_file(
                     info=picture.info,
                 )
             else:
+                # One map of numbers is a grey float image to TIFF.
+                numbers_as_grey = picture.numeric and out_format not in NUMBER_FORMATS
                 data, warnings = encode_picture(
                     results[0].pixels,
-                    results[0].bands,
+                    ("L",) if numbers_as_grey else results[0].bands,
                     out_format,
                     info=picture.info,
                     save=save,
                     more_frames=[r.pixels for r in results[1:]],
                 )
             write_output(data, target, stdout=stdout)
-    except MemoryError as exc:
-        h, w, c = picture.pixels.shape
-        msg = (
-            f"not enough memory to filter {where} ({h} x {w} pixels, {c} channels, "
-            f"{len(frames)} frame{'s' if len(frames) > 1 else ''}); try a smaller image, "
-            "fewer kernels or a larger --stride"
-        )
-        raise ImgconvError(msg) from exc
     result = results[0]
     return Applied(
         source=source,
@@ -305,6 +303,23 @@ def apply_file(
         maps=tuple(_labelled_maps(names, results)),
         numeric=picture.numeric,
     )
+
+
+@contextmanager
+def _memory_guard(where: str, shape: tuple[int, ...], frames: int) -> Iterator[None]:
+    """Report running out of memory (or NumPy refusing an impossible array) in one line."""
+    try:
+        yield
+    except (MemoryError, ValueError) as exc:
+        if isinstance(exc, ValueError) and "array is too big" not in str(exc):
+            raise
+        h, w, c = shape
+        msg = (
+            f"not enough memory to filter {where} ({h} x {w} pixels, {c} channels, "
+            f"{frames} frame{'s' if frames > 1 else ''}); try a smaller image, less "
+            "padding, fewer kernels or a larger --stride"
+        )
+        raise ImgconvError(msg) from exc
 
 
 def _labelled_maps(
@@ -445,7 +460,9 @@ def features_file(
         )
         raise UsageError(msg)
     picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
-    result = conv_layer(picture.pixels, spec, **layer)
+    where = "standard input" if source == "-" else repr(source)
+    with _memory_guard(where, picture.pixels.shape, 1):
+        result = conv_layer(picture.pixels, spec, **layer)
     if target is not None and out_format is not None:
         maps = result.maps.astype(np.float32)
         if montage:

@@ -143,6 +143,8 @@ def _pillow_detail(exc: Exception) -> str:
         return "the data ends early"
     if "could not create decoder object" in text:  # libwebp's only word on bad data
         return "its WebP data cannot be decoded"
+    if text.startswith("decoder error"):  # Pillow's code for a decompressor's failure
+        return "its compressed data cannot be decoded"
     if isinstance(exc, OSError | SyntaxError) and text:
         # Pillow's own messages ("image file is truncated", "broken PNG
         # file"); other exceptions come from deep inside a plugin.

@@ -208,7 +208,7 @@ def read_picture(
         kind = MATRIX_SUFFIXES.get(os.path.splitext(name)[1].lower())
         if kind is not None:
             return _matrix(data, label, kind, frame)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _libtiff_muted(deep.is_tiff(data)):
         # Pillow warns of damage it works around (corrupt EXIF, a short
         # palette); the pixels it gives are what there is, and a Python
         # warning on stderr would only clutter a pipeline.
@@ -248,6 +248,35 @@ def _read_file(name: str) -> bytes:
     except OSError as exc:
         msg = f"cannot read {name!r}: {exc.strerror or exc}"
         raise ImageReadError(msg) from exc
+
+
+@contextmanager
+def _libtiff_muted(active: bool) -> Iterator[None]:
+    """Keep libtiff's own complaints off standard error while it decodes.
+
+    libtiff writes lines such as "ZIPDecode: Decoding error" straight to file
+    descriptor 2, beside imgconv's one ``Error:`` line (which says the same in
+    words). Descriptor 2 is pointed at a scratch file meanwhile.
+    """
+    if not active:
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to protect
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+            os.dup2(scratch.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 @contextmanager

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from tokenize import TokenError
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -97,6 +98,10 @@ def _read_npy(data: bytes, label: str) -> NDArray[np.float64]:
         raise ImageReadError(msg) from None
     except (OSError, EOFError) as exc:
         msg = f"cannot read {label} as a NumPy array: {exc}"
+        raise ImageReadError(msg) from None
+    except (SyntaxError, TokenError):
+        # NumPy parses the header as Python literals: a cut one fails in tokenize.
+        msg = f"cannot read {label} as a NumPy array: its header is cut off or damaged"
         raise ImageReadError(msg) from None
     if not isinstance(raw, np.ndarray):
         msg = f"{label} holds several arrays; expected one .npy array"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -441,7 +443,7 @@ def test_out_of_memory_is_one_line(
     assert result.exit_code == 1
     assert error_line(result) == (
         "Error: not enough memory to filter 'in.png' (12 x 10 pixels, 3 channels, 1 frame); "
-        "try a smaller image, fewer kernels or a larger --stride"
+        "try a smaller image, less padding, fewer kernels or a larger --stride"
     )
     assert not Path("out.png").exists()
 
@@ -706,3 +708,153 @@ def test_gif_says_when_colours_were_reduced(runner: CliRunner, tmp_path: Path) -
             )
         else:
             np.testing.assert_array_equal(pixels_of(target, "RGB"), pixels)
+
+
+# --------------------------------------------------------------------------
+# Cases the fuzzer (tests/fuzz_cli.py) found, kept as plain regressions
+
+
+def deflate_tiff_with_a_broken_strip() -> bytes:
+    out = io.BytesIO()
+    Image.new("L", (4, 4), 9).save(out, "TIFF", compression="tiff_adobe_deflate")
+    data = bytearray(out.getvalue())
+    start = data.index(b"\x78")  # the zlib header of the only strip
+    data[start : start + 2] = b"\x87\x9c"
+    return bytes(data)
+
+
+def test_libtiff_complaints_stay_off_stderr(tmp_path: Path) -> None:
+    """libtiff writes to file descriptor 2 itself: only a real process shows it."""
+    (tmp_path / "broken.tif").write_bytes(deflate_tiff_with_a_broken_strip())
+    done = subprocess.run(
+        [sys.executable, "-m", "imgconv", "apply", "box:3", "broken.tif", "out.png"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Error: 'broken.tif' is truncated or corrupt: its compressed data cannot be decoded\n"
+    )
+    assert not (tmp_path / "out.png").exists()
+
+
+NPY_CUT_HEADER = b"\x93NUMPY\x01\x00\x08\x00{'a': (\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "code", "message"),
+    [
+        (
+            ["box:3", "cut.npy", "out.npy"],
+            None,
+            1,
+            "cannot read 'cut.npy' as a NumPy array: its header is cut off or damaged",
+        ),
+        (
+            ["cut.npy", "in.png", "out.png"],
+            None,
+            2,
+            "Invalid value for 'KERNEL': kernel 'cut.npy' is a damaged .npy file: its header "
+            "is cut off",
+        ),
+        (
+            ["-", "in.png", "out.png"],
+            NPY_CUT_HEADER,
+            2,
+            "kernel 'stdin' is a damaged .npy file: its header is cut off",
+        ),
+        (
+            ["box:3", "in.png", "out.png", "--padding", "99999999999999999999999"],
+            None,
+            2,
+            "Invalid value for '--padding': padding '99999999999999999999999' is too large; "
+            "expected numbers up to 2147483647",
+        ),
+        (
+            ["box:3", "in.png", "out.png", "--dilation", "1,99999999999999999999999"],
+            None,
+            2,
+            "Invalid value for '--dilation': dilation '1,99999999999999999999999' is too "
+            "large; expected numbers up to 2147483647",
+        ),
+        (
+            ["box:3", "in.png", "out.png", "--padding", "2147483647"],
+            None,
+            1,
+            "not enough memory to filter 'in.png' (3 x 4 pixels, 3 channels, 1 frame); try a "
+            "smaller image, less padding, fewer kernels or a larger --stride",
+        ),
+        (
+            ["[" * 900 + "1" + "]" * 900, "in.png", "out.png"],
+            None,
+            2,
+            "Invalid value for 'KERNEL': kernel '" + "[" * 900 + "1" + "]" * 900 + "': the "
+            "JSON list nests lists 900 deep; expected 2 (H x W), 3 (C x H x W) or 4 "
+            "(K x C x H x W)",
+        ),
+        (
+            ["sharpen", "in.png", "out.png", "--scale", "1e-308"],
+            None,
+            2,
+            "kernel 'sharpen' divided by --scale 1e-308 has weights beyond the range of a "
+            "float; expected a divisor that keeps them finite",
+        ),
+        *(
+            (
+                args,
+                None,
+                2,
+                "the result overflows: values beyond 3.4e+38 (the range of float32) came from "
+                "the weights, --bias or the border value; expected smaller numbers",
+            )
+            for args in (
+                ["box:3", "in.png", "out.png", "--bias", "1e308"],
+                ["sobel-x", "in.png", "out.png", "--border", "constant:1e308"],
+                ["3e115", "in.png", "out.png"],
+            )
+        ),
+    ],
+)
+def test_fuzzer_findings(
+    runner: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    stdin: bytes | None,
+    code: int,
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("cut.npy").write_bytes(NPY_CUT_HEADER)
+    Image.fromarray(gradient((3, 4, 3))).save("in.png")
+    result = run(runner, "apply", *args, input=stdin)
+    assert result.exit_code == code
+    assert error_line(result) == f"Error: {message}"
+    assert sorted(os.listdir(tmp_path)) == ["cut.npy", "in.png"]
+
+
+def test_a_numeric_matrix_to_tiff_is_a_float_image(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "m.txt").write_text("1 2\n3 4\n")
+    result = run(runner, "apply", "box:3", str(tmp_path / "m.txt"), str(tmp_path / "m.tif"))
+    assert result.exit_code == 0, result.stderr
+    expected = [[2, 7 / 3], [8 / 3, 3]]
+    np.testing.assert_allclose(pixels_of(tmp_path / "m.tif"), expected, rtol=1e-6)
+
+
+def test_combine_stack_with_one_kernel_writes_its_map(runner: CliRunner, tmp_path: Path) -> None:
+    Image.fromarray(gradient((5, 6, 3))).save(tmp_path / "in.png")
+    result = run(
+        runner,
+        "apply",
+        "0.5",
+        str(tmp_path / "in.png"),
+        str(tmp_path / "o.tif"),
+        "--combine",
+        "stack",
+    )
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_array_equal(
+        pixels_of(tmp_path / "o.tif"), np.rint(gradient((5, 6, 3)) * 0.5).astype(np.uint8)
+    )

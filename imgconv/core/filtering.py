@@ -16,6 +16,7 @@ pixels and the float feature maps out. The steps, in order:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, Unpack
@@ -23,7 +24,7 @@ from typing import Literal, Unpack
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..errors import GeometryError, UsageError
+from ..errors import GeometryError, KernelError, UsageError
 from .convolve import (
     METHODS,
     FloatArray,
@@ -183,6 +184,16 @@ def prepare_kernels(
         kernels = kernels.map_kernels(Kernel.normalized)
     if bias is not None:
         kernels = kernels.with_bias(bias)
+    for kernel in kernels.kernels:
+        with np.errstate(over="ignore"):  # the check is the report
+            finite = np.isfinite(kernel.matrix).all()
+        if not finite or not math.isfinite(kernel.bias):
+            what = f"--scale {scale:g}" if scale is not None else "its divisor"
+            msg = (
+                f"kernel {kernel.name!r} divided by {what} has weights beyond the range of a "
+                "float; expected a divisor that keeps them finite"
+            )
+            raise KernelError(msg)
     return kernels
 
 
@@ -389,12 +400,27 @@ def filter_image(
     planes = data.astype(work_dtype(data.dtype))
     if factor != 1:
         planes *= planes.dtype.type(factor)
-    if kernel_set.combine == "chain":
-        filtered = _chain(planes, band_names, kernel_set, settings, maximum)
-    else:
-        filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
-    pixels = map_planes(filtered, mode, target, maximum)
+    # Overflow is checked once, below, rather than warned about by NumPy.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kernel_set.combine == "chain":
+            filtered = _chain(planes, band_names, kernel_set, settings, maximum)
+        else:
+            filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
+        _check_finite(filtered.maps, planes)
+        pixels = map_planes(filtered, mode, target, maximum)
     return Result(pixels, filtered.bands, target, filtered)
+
+
+def _check_finite(maps: FloatArray, planes: FloatArray) -> None:
+    """Refuse results that overflowed the working float type (from a finite input)."""
+    if np.isfinite(maps).all() or not np.isfinite(planes).all():
+        return
+    largest = float(np.finfo(maps.dtype).max)
+    msg = (
+        f"the result overflows: values beyond {largest:.3g} (the range of {maps.dtype}) came "
+        "from the weights, --bias or the border value; expected smaller numbers"
+    )
+    raise UsageError(msg)
 
 
 def _chain(

@@ -18,6 +18,7 @@ suffix, then from the content:
 from __future__ import annotations
 
 import io
+from tokenize import TokenError
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -118,8 +119,10 @@ def parse_npy(data: bytes, name: str) -> KernelSet | Bank:
             shape, _, dtype = npy_format.read_array_header_1_0(stream)
         else:
             shape, _, dtype = npy_format.read_array_header_2_0(stream)
-    except (ValueError, EOFError, SyntaxError) as exc:
-        msg = f"kernel {name!r} is a damaged .npy file: {exc}"
+    except (ValueError, EOFError, SyntaxError, TokenError) as exc:
+        # NumPy parses the header as Python literals: a cut one fails in tokenize.
+        detail = "its header is cut off" if isinstance(exc, TokenError) else str(exc)
+        msg = f"kernel {name!r} is a damaged .npy file: {detail}"
         raise KernelError(msg) from None
     article = "an" if str(dtype)[:1] in "aeioAEIO" else "a"
     described = f"{article} {dtype} array of shape {tuple(shape)}"

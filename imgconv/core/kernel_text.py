@@ -266,6 +266,10 @@ def _sniff(text: str) -> str:
 # --- grid -----------------------------------------------------------------------------------
 
 
+#: Deeper JSON lists are refused before building an array (NumPy stops at 64).
+_MAX_JSON_DEPTH = 32
+
+
 @dataclass
 class _Block:
     """The lines of one kernel in a grid, split into rows and keyword settings."""
@@ -826,6 +830,12 @@ def parse_json(text: str, name: str = "kernel") -> KernelSet | Bank:
     except _DuplicateKeyError as exc:
         msg = f"kernel {name!r}: key {exc.key!r} is given twice in one object"
         raise KernelError(msg) from None
+    except RecursionError:
+        msg = (
+            f"kernel {name!r} nests JSON lists too deeply; expected at most 4 levels "
+            "(K x C x H x W)"
+        )
+        raise KernelError(msg) from None
     except _NotFiniteError as exc:
         msg = f"kernel {name!r}: {exc.literal} is not a finite number; expected finite numbers"
         raise KernelError(msg) from None
@@ -940,6 +950,12 @@ class _JsonReader:
         if isinstance(probe, list):
             problem = "is empty" if not value else "holds an empty list"
             msg = f"{subject} {problem}; expected rows of numbers such as {_EXAMPLE}"
+            raise self.fail(msg)
+        if depth > _MAX_JSON_DEPTH:  # NumPy holds 64 dimensions; a kernel needs 4
+            msg = (
+                f"{subject} nests lists {depth} deep; expected 2 (H x W), 3 (C x H x W) or "
+                "4 (K x C x H x W)"
+            )
             raise self.fail(msg)
         out = np.empty(_shape(value, depth), dtype=np.float64)
         self.fill(value, (), depth, label, out)

@@ -234,11 +234,16 @@ def parse_anchor(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
     return numbers[0], numbers[1]
 
 
+#: The largest size or step the geometry takes: no image is larger (Pillow's
+#: dimensions are 32-bit), and larger numbers overflow NumPy's integers.
+LARGEST = 2**31 - 1
+
+
 def _whole_numbers(value: object, name: str) -> list[int]:
     """Whole numbers from an int, a NumPy integer or a sequence of them."""
     items: list[Any] = list(value) if isinstance(value, tuple | list) else [value]
     try:
-        return [operator.index(item) for item in items]
+        return _in_range([operator.index(item) for item in items], value, name)
     except TypeError:
         msg = f"{name} {value!r} is not whole numbers"
         raise UsageError(msg) from None
@@ -247,9 +252,17 @@ def _whole_numbers(value: object, name: str) -> list[int]:
 def _parse_ints(text: str, name: str, expected: str) -> list[int]:
     parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
     try:
-        return [int(p) for p in parts] if parts else _fail(text, name, expected)
+        numbers = [int(p) for p in parts] if parts else _fail(text, name, expected)
     except ValueError:
         return _fail(text, name, expected)
+    return _in_range(numbers, text, name)
+
+
+def _in_range(numbers: list[int], value: object, name: str) -> list[int]:
+    if any(abs(n) > LARGEST for n in numbers):
+        msg = f"{name} {value!r} is too large; expected numbers up to {LARGEST}"
+        raise UsageError(msg)
+    return numbers
 
 
 def _fail(text: str, name: str, expected: str) -> list[int]:
