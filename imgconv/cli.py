@@ -203,6 +203,15 @@ def cli() -> None:
     default=None,
     help="PNG compression level, 0 (fastest) to 9 (smallest); 6 by default.",
 )
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "direct", "separable", "fft"]),
+    default="auto",
+    show_default=True,
+    help="How to compute: auto picks the cheapest by a model of the work (-v says which); "
+    "direct (a multiply-add per kernel cell), separable (kernels of rank 1 to 3), fft. All "
+    "give the same numbers to float precision.",
+)
 @frame_option(every=True)
 @limit_option
 @print_options
@@ -226,6 +235,7 @@ def apply(
     map_mode: Any,
     depth: Any,
     out_format: str | None,
+    method: Any,
     quality: int | None,
     compression: int | None,
     frame: int | None,
@@ -276,6 +286,7 @@ def apply(
         combine=combine,
         map=map_mode,
         depth=depth,
+        method=method,
         save={"quality": quality, "compression": compression},
         frame=frame,
         max_pixels=max_pixels,

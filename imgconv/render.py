@@ -12,9 +12,8 @@ import io
 import os
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -22,10 +21,15 @@ from rich.table import Table
 from rich.text import Text
 
 from .core.catalog import FAMILIES, Builtin
-from .core.explain import AxisSize, Explanation, Step
-from .core.kernels import Bank, Kernel, KernelSet
-from .core.matrix_text import format_number as format_value
 from .core.vocab import BORDER_PICTURES
+
+if TYPE_CHECKING:
+    # Types only: `imgconv kernels list` renders without NumPy, so it starts fast.
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from .core.explain import AxisSize, Explanation, Step
+    from .core.kernels import Bank, Kernel, KernelSet
 
 _COMBINE_WORDS = {
     "magnitude": "the gradient magnitude sqrt(a^2 + b^2 + ...) of these kernels' results",
@@ -40,6 +44,15 @@ _COMBINE_WORDS = {
 #: Width used when the output is not a terminal (a file or a pipe), so that
 #: tables are not wrapped at rich's default of 80 columns.
 PIPE_WIDTH = 120
+
+
+def format_value(value: float, dtype: np.dtype[np.generic] | type | None = None) -> str:
+    """A number in the fewest digits that read back as the same ``dtype`` value (float64)."""
+    import numpy as np
+
+    from .core.matrix_text import format_number
+
+    return format_number(value, np.float64 if dtype is None else dtype)
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -166,6 +179,8 @@ def describe_set(
 
 def describe_bank(bank: Bank) -> RenderableType:
     """A convolutional layer's kernels, channel by channel, with their biases."""
+    from .core.kernels import Kernel
+
     k, c, h, w = bank.shape
     parts: list[RenderableType] = [
         Text.assemble(
@@ -282,6 +297,8 @@ def map_summary(label: str, values: NDArray[np.floating], width: int) -> Rendera
     negative and positive values is drawn by magnitude, with negative blocks
     blue and positive red on a colour terminal.
     """
+    import numpy as np
+
     h, w = values.shape
     data = values.astype(np.float64)
     low, high, mean = float(data.min()), float(data.max()), float(data.mean())
@@ -345,6 +362,8 @@ def block_means(values: NDArray[np.float64], rows: int, columns: int) -> NDArray
     >>> block_means(np.arange(16.0).reshape(4, 4), 2, 2).tolist()
     [[2.5, 4.5], [10.5, 12.5]]
     """
+    import numpy as np
+
     h, w = values.shape
     row_edges = np.linspace(0, h, rows + 1).astype(int)[:-1]
     col_edges = np.linspace(0, w, columns + 1).astype(int)[:-1]

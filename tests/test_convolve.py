@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from imgconv.core.convolve import correlate, rank_one_factors, work_dtype
+from imgconv.core.convolve import correlate, rank_one_factors, separable_factors, work_dtype
 from imgconv.core.kernels import Kernel
 from imgconv.errors import GeometryError, KernelError, UsageError
 
@@ -459,6 +459,7 @@ def test_all_methods_agree_under_any_geometry(
         np.testing.assert_allclose(sep, direct, atol=1e-9)
     else:
         assert not kernel.any()  # an outer product fails to factor only when it is all zeros
+        assert separable_factors(kernel) is None
 
 
 # -- 6. the SciPy oracle ---------------------------------------------------------------------------
@@ -528,12 +529,86 @@ def test_matches_scipy_ndimage(
     np.testing.assert_allclose(out, expected, rtol=0, atol=precision * scale)
 
 
-def test_separable_needs_a_rank_one_kernel() -> None:
+def test_separable_needs_a_kernel_of_rank_three_at_most() -> None:
     with pytest.raises(UsageError) as info:
-        correlate(impulse(5), K123, method="separable")
+        correlate(impulse(5), np.eye(4), method="separable")
     assert str(info.value) == (
-        "the separable method needs a rank-1 kernel (an outer product of two vectors)"
+        "the separable method needs a kernel of rank 1 to 3 (a sum of at most three outer "
+        "products of two vectors)"
     )
+
+
+@settings(max_examples=60)
+@given(
+    image=small_images,
+    terms=st.lists(
+        st.tuples(
+            hnp.arrays(np.float64, 4, elements=st.integers(-4, 4).map(float)),
+            hnp.arrays(np.float64, 3, elements=st.integers(-4, 4).map(float)),
+        ),
+        min_size=2,
+        max_size=3,
+    ),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    border=st.sampled_from(ALL_BORDERS),
+)
+def test_low_rank_kernels_split_into_separable_terms(
+    image: NDArray[np.float64],
+    terms: list[tuple[NDArray[np.float64], NDArray[np.float64]]],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    border: str,
+) -> None:
+    """A sum of two or three outer products: separable terms from the SVD, same numbers."""
+    kernel = sum(np.outer(c, r) for c, r in terms)
+    factors = separable_factors(kernel)
+    rank = np.linalg.matrix_rank(kernel)
+    if rank == 0:
+        assert factors is None
+        return
+    assert factors is not None
+    assert len(factors) == rank
+    kwargs = {"stride": stride, "dilation": dilation, "border": border, "padding": "full"}
+    direct = correlate(image, kernel, method="direct", **kwargs)  # type: ignore[arg-type]
+    split = correlate(image, kernel, method="separable", **kwargs)  # type: ignore[arg-type]
+    scale = float(np.abs(image).max()) * float(np.abs(kernel).sum()) + 1
+    np.testing.assert_allclose(split, direct, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        np.full((15, 15), 1 / 225),
+        np.random.default_rng(4).normal(size=(15, 15)),
+        np.random.default_rng(5).normal(size=(31, 9)),
+        np.outer([1, 4, 6, 4, 1], [1, 2, 1]),
+        np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    ],
+    ids=["box15", "random15", "random31x9", "gauss5x3", "sharpen"],
+)
+@pytest.mark.parametrize("stride", [1, 3])
+def test_every_method_agrees_to_float32_tolerance(
+    dtype: type, kernel: NDArray[np.float64], stride: int
+) -> None:
+    """On an image larger than a strip and an FFT block, with threads: as SciPy computes it."""
+    image = (np.random.default_rng(6).random((700, 610, 3)) * 255).astype(dtype)
+    reference = np.stack(
+        [
+            ndimage.correlate(image[..., c].astype(np.float64), kernel, mode="nearest")
+            for c in range(3)
+        ],
+        axis=-1,
+    )[::stride, ::stride]
+    tolerance = (1e-5 if dtype == np.float32 else 1e-10) * 255 * float(np.abs(kernel).sum())
+    methods = ["auto", "direct", "fft"]
+    if separable_factors(kernel) is not None:
+        methods.append("separable")
+    for method in methods:
+        out = correlate(image, kernel, method=method, stride=stride)  # type: ignore[arg-type]
+        assert out.dtype == dtype
+        np.testing.assert_allclose(out, reference, rtol=0, atol=tolerance, err_msg=method)
 
 
 def test_unknown_method() -> None:

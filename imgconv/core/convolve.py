@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
+from . import spatial, spectral
 from .geometry import Geometry, plan
 from .kernels import Kernel
 from .vocab import Border, Padding, parse_anchor
@@ -42,14 +43,19 @@ Method = Literal["auto", "direct", "separable", "fft"]
 METHODS: tuple[Method, ...] = ("auto", "direct", "separable", "fft")
 FloatArray = NDArray[np.floating]
 
-# Relative cost of one FFT "butterfly" per pixel against one multiply-add
-# pass of the direct method. The FFT path pays ~4 transforms of the padded
-# block (forward and inverse; complex values), each about log2(N) passes.
-# Measured on the 2-core reference machine: a 512x512 image crosses over
-# from direct to FFT between 9x9 and 11x11 dense kernels.
-_FFT_PASS_COST = 1.2
-# Below this size the separable path's two passes do not pay for their setup.
-_SEPARABLE_MIN_TAPS = 9
+# The cost model of choose_method, in nanoseconds per sample and channel,
+# measured by benchmarks/calibrate.py on the 2-core reference machine
+# (4096 x 4096 RGB float32; both cores): one multiply-add of the direct
+# method, one add of a weight of +-1, one separable tap, and one position of
+# the FFT method (per output position of the padded input, before the
+# overlap of blocks), plus its fixed cost (the kernel's spectrum, the plan).
+_DIRECT_TAP = 0.55
+_DIRECT_UNIT_TAP = 0.35
+_SEPARABLE_TAP = 0.6
+_FFT_POSITION = 9.0
+_FFT_SETUP = 2e5
+# Kernels of higher rank are never split into separable terms.
+_MAX_SEPARABLE_RANK = 3
 
 
 def work_dtype(dtype: np.dtype[np.generic] | type) -> np.dtype[np.floating]:
@@ -192,14 +198,17 @@ def correlate_padded(
         raise UsageError(msg)
     chosen = choose_method(matrix, geometry) if method == "auto" else method
     if chosen == "separable":
-        factors = rank_one_factors(matrix)
+        factors = separable_factors(matrix)
         if factors is None:
-            msg = "the separable method needs a rank-1 kernel (an outer product of two vectors)"
+            msg = (
+                "the separable method needs a kernel of rank 1 to 3 (a sum of at most three "
+                "outer products of two vectors)"
+            )
             raise UsageError(msg)
-        return _separable(padded, factors, geometry)
+        return spatial.separable(padded, factors, geometry)
     if chosen == "fft":
-        return _fft(padded, matrix, geometry)
-    return _direct(padded, matrix, geometry)
+        return spectral.fft_correlate(padded, matrix, geometry)
+    return spatial.direct(padded, matrix, geometry)
 
 
 def sample(padded: FloatArray, geometry: Geometry) -> FloatArray:
@@ -213,24 +222,57 @@ def sample(padded: FloatArray, geometry: Geometry) -> FloatArray:
 
 
 def choose_method(matrix: NDArray[np.float64], geometry: Geometry) -> Method:
-    """Pick the cheapest method for this kernel and geometry by counting work.
+    """Pick the cheapest method for this kernel and geometry by a model of the work.
 
-    The direct method costs one pass over the output per non-zero cell; the
-    separable method one pass per row and column of the kernel; the FFT
-    method a few transforms of the whole padded input whatever the stride.
+    Costs are in nanoseconds per channel, from ``benchmarks/calibrate.py`` on
+    the 2-core reference machine (see the constants): the direct method pays
+    per non-zero cell and sample, the separable method per vector entry and
+    sample (its column pass over every padded column), the FFT method per
+    position of the padded input whatever the stride.
     """
-    (ho, wo), (hp, wp) = geometry.out_shape, geometry.padded_shape
-    out_pixels = ho * wo
-    taps = int(np.count_nonzero(matrix))
-    direct = taps * out_pixels
-    costs: dict[Method, float] = {"direct": float(direct)}
-    kh, kw = matrix.shape
-    if taps >= _SEPARABLE_MIN_TAPS and rank_one_factors(matrix) is not None:
-        costs["separable"] = float(kh * ho * wp + kw * out_pixels)
-    reach_y, reach_x = geometry.reach
-    fy, fx = hp + reach_y - 1, wp + reach_x - 1
-    costs["fft"] = _FFT_PASS_COST * 4 * fy * fx * float(np.log2(fy * fx))
+    (ho, wo), wp = geometry.out_shape, geometry.padded_shape[1]
+    samples = float(ho * wo)
+    taps = np.count_nonzero(matrix)
+    ones = np.count_nonzero(np.abs(matrix) == 1)
+    costs: dict[Method, float] = {
+        "direct": samples * (_DIRECT_TAP * (taps - ones) + _DIRECT_UNIT_TAP * ones)
+    }
+    factors = separable_factors(matrix)
+    if factors is not None:
+        per_term = [
+            _SEPARABLE_TAP * (np.count_nonzero(c) * ho * wp + np.count_nonzero(r) * samples)
+            for c, r in factors
+        ]
+        costs["separable"] = float(sum(per_term))
+    ry, rx = geometry.reach
+    (sy, sx) = geometry.stride
+    valid = (sy * (ho - 1) + 1, sx * (wo - 1) + 1)
+    positions = float(valid[0] * valid[1])
+    by, bx = spectral.block_shape((ry, rx), valid)
+    overlap = by * bx / float((by - ry + 1) * (bx - rx + 1))
+    costs["fft"] = _FFT_POSITION * positions * overlap + _FFT_SETUP
     return min(costs, key=lambda m: costs[m])
+
+
+def separable_factors(
+    matrix: NDArray[np.float64],
+) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]] | None:
+    """Up to three (column, row) pairs whose outer products sum to ``matrix``.
+
+    A rank-1 matrix is factored from its own cells, so an integer kernel
+    such as Sobel factors exactly; rank 2 and 3 come from the singular
+    value decomposition. None for a matrix of higher rank (or all zeros).
+    """
+    one = rank_one_factors(matrix)
+    if one is not None:
+        return [one]
+    if min(matrix.shape) < 2:
+        return None
+    u, s, vt = np.linalg.svd(matrix)
+    rank = int(np.count_nonzero(s > s[0] * 1e-10)) if s[0] > 0 else 0
+    if not 2 <= rank <= _MAX_SEPARABLE_RANK:
+        return None
+    return [(u[:, i] * s[i], vt[i, :]) for i in range(rank)]
 
 
 def rank_one_factors(
@@ -251,55 +293,3 @@ def rank_one_factors(
     if error > 1e-12 * abs(pivot):
         return None
     return column, row
-
-
-def _direct(padded: FloatArray, matrix: NDArray[np.float64], geometry: Geometry) -> FloatArray:
-    ho, wo = geometry.out_shape
-    out = np.zeros((ho, wo, *padded.shape[2:]), dtype=padded.dtype)
-    scratch = np.empty_like(out)
-    for (u, v), weight in np.ndenumerate(matrix):
-        if weight == 0:
-            continue
-        rows, cols = geometry.tap(u, v)
-        np.multiply(padded[rows, cols], padded.dtype.type(weight), out=scratch)
-        out += scratch
-    return out
-
-
-def _separable(
-    padded: FloatArray,
-    factors: tuple[NDArray[np.float64], NDArray[np.float64]],
-    geometry: Geometry,
-) -> FloatArray:
-    column, row = factors
-    (ho, wo), (sy, sx), (dy, dx) = geometry.out_shape, geometry.stride, geometry.dilation
-    # Column pass: only the sampled rows, every padded column.
-    partial = np.zeros((ho, *padded.shape[1:]), dtype=padded.dtype)
-    scratch = np.empty_like(partial)
-    for u, weight in enumerate(column):
-        if weight == 0:
-            continue
-        np.multiply(padded[u * dy : u * dy + sy * (ho - 1) + 1 : sy], weight, out=scratch)
-        partial += scratch
-    # Row pass: only the sampled columns.
-    out = np.zeros((ho, wo, *padded.shape[2:]), dtype=padded.dtype)
-    scratch = np.empty_like(out)
-    for v, weight in enumerate(row):
-        if weight == 0:
-            continue
-        np.multiply(partial[:, v * dx : v * dx + sx * (wo - 1) + 1 : sx], weight, out=scratch)
-        out += scratch
-    return out
-
-
-def _fft(padded: FloatArray, matrix: NDArray[np.float64], geometry: Geometry) -> FloatArray:
-    from scipy import signal
-
-    (dy, dx), (sy, sx), (ho, wo) = geometry.dilation, geometry.stride, geometry.out_shape
-    reach_y, reach_x = geometry.reach
-    dilated = np.zeros((reach_y, reach_x), dtype=padded.dtype)
-    dilated[::dy, ::dx] = matrix
-    # fftconvolve convolves; correlating means convolving with the flipped kernel.
-    flipped = dilated[::-1, ::-1].reshape(dilated.shape + (1,) * (padded.ndim - 2))
-    full = signal.fftconvolve(padded, flipped, mode="valid", axes=(0, 1))
-    return np.ascontiguousarray(full[::sy, ::sx][:ho, :wo], dtype=padded.dtype)

@@ -725,7 +725,10 @@ def _alpha_weighted(
     """
     numerator = correlate_padded(premultiplied, matrix, geometry, method=method)
     magnitude = np.abs(matrix)
-    share = correlate_padded(opacity, magnitude / magnitude.sum(), geometry, method=method)
+    # |K| need not factor as K does (a Laplacian of Gaussian does not): let
+    # the share pick its own method when K's was separable.
+    share_method: Method = "auto" if method == "separable" else method
+    share = correlate_padded(opacity, magnitude / magnitude.sum(), geometry, method=share_method)
     covered = share > _MIN_OPAQUE_SHARE
     original = sample(plain, geometry)
     out: FloatArray = np.where(covered, numerator / np.where(covered, share, 1), original)

@@ -1,0 +1,105 @@
+"""Measure the constants of imgconv's method cost model on this machine.
+
+``imgconv.core.convolve.choose_method`` picks direct, separable or FFT by a
+model of the work: nanoseconds per sample and channel for a direct tap (and
+for a tap of weight +-1), for a separable tap, and per position for the FFT
+method. This script times each method on one image and prints the constants
+to paste into ``imgconv/core/convolve.py``, then checks the model's choice
+against the fastest method for a range of kernels.
+
+    python benchmarks/calibrate.py [--size 4096] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from imgconv.core import convolve
+from imgconv.core.geometry import plan
+from imgconv.core.vocab import Border
+
+
+def best(run: Callable[[], object], repeat: int) -> float:
+    """The shortest of ``repeat`` timed runs, after one warm-up."""
+    run()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    """Time the methods, print the constants and the model's choices."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    image = (rng.random((args.size, args.size, 3)) * 255).astype(np.float32)
+    channels = image.shape[2]
+
+    def timed(matrix: np.ndarray, method: convolve.Method) -> float:
+        geometry = plan(image.shape[:2], matrix.shape)
+        padded = convolve.pad(image, geometry, Border.parse("edge"))
+        return best(
+            lambda: convolve.correlate_padded(padded, matrix, geometry, method=method),
+            args.repeat,
+        )
+
+    samples = image.shape[0] * image.shape[1] * channels
+    dense = rng.normal(size=(7, 7))
+    units = np.where(rng.random((7, 7)) < 0.5, 1.0, -1.0)
+    ns = 1e9 / samples
+    direct_tap = timed(dense, "direct") * ns / dense.size
+    unit_tap = timed(units, "direct") * ns / units.size
+    row = rng.normal(size=15)
+    separable_tap = timed(np.outer(row, row), "separable") * ns / (2 * row.size)
+    fft_times = {}
+    for size in (15, 31, 63):
+        geometry = plan(image.shape[:2], (size, size))
+        by, bx = convolve.spectral.block_shape((size, size), geometry.out_shape)
+        overlap = by * bx / ((by - size + 1) * (bx - size + 1))
+        fft_times[size] = timed(rng.normal(size=(size, size)), "fft") * ns / overlap
+    fft_position = float(np.median(list(fft_times.values())))
+    print(f"_DIRECT_TAP = {direct_tap:.2f}")
+    print(f"_DIRECT_UNIT_TAP = {unit_tap:.2f}")
+    print(f"_SEPARABLE_TAP = {separable_tap:.2f}")
+    print(f"_FFT_POSITION = {fft_position:.1f}  # per size: {fft_times}")
+
+    print("\nkernel          chosen     direct  separable   fft   (seconds)")
+    cases = {
+        "3x3 sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float),
+        "5x5 gaussian": np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256,
+        "5x5 random": rng.normal(size=(5, 5)),
+        "9x9 random": rng.normal(size=(9, 9)),
+        "11x11 random": rng.normal(size=(11, 11)),
+        "15x15 gaussian": np.outer(np.hanning(17)[1:-1], np.hanning(17)[1:-1]),
+        "15x15 random": rng.normal(size=(15, 15)),
+        "31x31 box": np.full((31, 31), 1 / 961),
+        "31x31 random": rng.normal(size=(31, 31)),
+    }
+    for name, matrix in cases.items():
+        geometry = plan(image.shape[:2], matrix.shape)
+        chosen = convolve.choose_method(matrix, geometry)
+        times = {}
+        for method in ("direct", "separable", "fft"):
+            if method == "separable" and convolve.separable_factors(matrix) is None:
+                times[method] = float("nan")
+            elif method == "direct" and matrix.size > 300:
+                times[method] = float("nan")  # minutes; the model never picks it
+            else:
+                times[method] = timed(matrix, method)  # type: ignore[arg-type]
+        fastest = min((t, m) for m, t in times.items() if t == t)[1]
+        mark = "" if chosen == fastest else f"   (fastest: {fastest})"
+        row_text = "  ".join(f"{times[m]:8.3f}" for m in ("direct", "separable", "fft"))
+        print(f"{name:15} {chosen:9} {row_text}{mark}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Start-up: a shell tool is run often, so help and listings must not load the numeric stack.
+
+``imgconv --help`` and ``imgconv kernels list`` import neither SciPy nor
+NumPy (nor Pillow): they build no arrays. Timing is the benchmarks' job
+(``benchmarks/bench.py`` times ``imgconv --help``); this checks what is
+imported, which does not depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from imgconv.cli import main
+sys.argv = ["imgconv", *{args!r}]
+try:
+    main()
+except SystemExit:
+    pass
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"numpy", "scipy", "PIL"}})
+print("HEAVY", heavy, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["kernels", "list"], ["apply", "--help"], ["--version"]]
+)
+def test_no_numeric_imports(args: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout  # the command printed its help or its table
+    assert "HEAVY []" in done.stderr
+
+
+def test_the_probe_sees_imports() -> None:
+    """The same probe on a command that filters does report NumPy: the test can fail."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=["kernels", "show", "sobel-x"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "numpy" in done.stderr
