@@ -6,6 +6,8 @@ with hand-computed arrays; exact where the arithmetic is exact.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from imgconv.core import filtering
 from imgconv.core.catalog import get_builtin
 from imgconv.core.convolve import correlate
 from imgconv.core.filtering import LUMA_WEIGHTS, Settings, filter_image
@@ -682,3 +685,77 @@ def test_shift_is_128_in_8_bit_units_at_float_depth() -> None:
     image = np.full((3, 3), 7, np.uint8)
     result = filter_image(image, get_builtin("laplacian"), map="shift", depth="float")
     np.testing.assert_array_equal(result.pixels, 128.0)
+
+
+# -- filtering in bands of rows ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("border", ["edge", "zero", "constant:40", "reflect", "reflect101"])
+@pytest.mark.parametrize(
+    ("kernel", "method"),
+    [
+        (np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float), "direct"),
+        (np.outer([1, 4, 6, 4, 1], [1, 2, 1]) / 64, "separable"),
+        (np.random.default_rng(9).normal(size=(9, 7)), "fft"),
+    ],
+    ids=["direct", "separable", "fft"],
+)
+@pytest.mark.parametrize(
+    ("padding", "stride", "dilation"),
+    [("same", 1, 1), ("valid", 2, 1), ("full", 3, 2), ((5, 0, 2, 1), 1, 1)],
+    ids=["same", "valid-s2", "full-s3-d2", "explicit"],
+)
+def test_bands_give_the_whole_image_result(
+    monkeypatch: pytest.MonkeyPatch,
+    border: str,
+    kernel: NDArray[np.float64],
+    method: str,
+    padding: Any,
+    stride: int,
+    dilation: int,
+) -> None:
+    """A large image is filtered band by band; small bands here, so there are many."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (97, 41, 4), dtype=np.uint8)
+    image[20:40, :, 3] = 0  # some transparency: alpha weighting in some bands only
+    options: dict[str, Any] = {
+        "border": border,
+        "padding": padding,
+        "stride": stride,
+        "dilation": dilation,
+        "method": method,
+        "map": "raw",
+        "depth": "float",
+    }
+    whole = filter_image(image, kernel, **options)
+    monkeypatch.setattr(filtering, "BAND_BYTES", 2000)  # about 3 rows of floats a band
+    banded = filter_image(image, kernel, **options)
+    assert banded.pixels.shape == whole.pixels.shape
+    assert banded.filtered.geometry == whole.filtered.geometry
+    # float32 rounding differs between FFT blocks; the other methods are exact.
+    tolerance = 1e-5 * 255 * float(np.abs(kernel).sum()) if method == "fft" else 0
+    np.testing.assert_allclose(banded.pixels, whole.pixels, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(banded.filtered.maps, whole.filtered.maps, rtol=0, atol=tolerance)
+    if method != "fft":
+        eight = {**options, "map": None, "depth": None}
+        exact = filter_image(image, kernel, **eight)
+        monkeypatch.setattr(filtering, "BAND_BYTES", 10**12)
+        np.testing.assert_array_equal(exact.pixels, filter_image(image, kernel, **eight).pixels)
+
+
+def test_bands_can_drop_the_float_maps(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = np.random.default_rng(4).integers(0, 256, (60, 50, 3), dtype=np.uint8)
+    whole = filter_image(image, get_builtin("sharpen"))
+    monkeypatch.setattr(filtering, "BAND_BYTES", 3000)
+    lean = filter_image(image, get_builtin("sharpen"), keep_maps=False)
+    np.testing.assert_array_equal(lean.pixels, whole.pixels)
+    assert lean.filtered.maps.size == 0
+
+
+def test_jobs_that_need_the_whole_image_are_not_banded(monkeypatch: pytest.MonkeyPatch) -> None:
+    image = np.random.default_rng(5).integers(0, 256, (60, 50, 3), dtype=np.uint8)
+    monkeypatch.setattr(filtering, "BAND_BYTES", 3000)
+    for options in ({"map": "normalize"}, {"border": "wrap"}, {"combine": "chain"}):
+        kernel = get_builtin("sobel") if "combine" in options else get_builtin("sharpen")
+        result = filter_image(image, kernel, keep_maps=False, **options)  # type: ignore[arg-type]
+        assert result.filtered.maps.size > 0  # computed whole: the maps are there

@@ -310,6 +310,7 @@ class FilterOptions(GeometryOptions, total=False):
     map: MapMode | None
     depth: DepthName | None
     method: str
+    keep_maps: bool
 
 
 def filter_image(
@@ -394,21 +395,153 @@ def filter_image(
         normalize=options.get("normalize", False),
     )
     kernel_set = with_combine(kernel_set, options.get("combine"))
+    keep_maps = options.get("keep_maps", True)
     if kernel_set.combine == "stack":
         msg = "combine 'stack' keeps one map per kernel; use filter_stack() for it"
         raise UsageError(msg)
+    job = _Job(band_names, kernel_set, settings, mode, target, factor, maximum)
+    if _in_bands(data, job):
+        return _filter_bands(data, job, keep_maps)
+    return _filter_whole(data, job)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything :func:`filter_image` decided, for the whole image or a band of it."""
+
+    bands: tuple[str, ...]
+    kernels: KernelSet
+    settings: Settings
+    mode: MapMode
+    target: DepthName
+    factor: float
+    maximum: float
+
+
+def _filter_whole(data: NDArray[np.generic], job: _Job) -> Result:
     planes = data.astype(work_dtype(data.dtype))
-    if factor != 1:
-        planes *= planes.dtype.type(factor)
+    if job.factor != 1:
+        planes *= planes.dtype.type(job.factor)
     # Overflow is checked once, below, rather than warned about by NumPy.
     with np.errstate(over="ignore", invalid="ignore"):
-        if kernel_set.combine == "chain":
-            filtered = _chain(planes, band_names, kernel_set, settings, maximum)
+        if job.kernels.combine == "chain":
+            filtered = _chain(planes, job.bands, job.kernels, job.settings, job.maximum)
         else:
-            filtered = filter_planes(planes, band_names, kernel_set, settings, alpha_max=maximum)
+            filtered = filter_planes(
+                planes, job.bands, job.kernels, job.settings, alpha_max=job.maximum
+            )
         _check_finite(filtered.maps, planes)
-        pixels = map_planes(filtered, mode, target, maximum)
-    return Result(pixels, filtered.bands, target, filtered)
+        pixels = map_planes(filtered, job.mode, job.target, job.maximum)
+    return Result(pixels, filtered.bands, job.target, filtered)
+
+
+#: Images whose float planes would take more than this are filtered in bands
+#: of output rows (each with the input rows its kernels reach), so memory
+#: holds the input, the output and a band's floats, not whole float copies.
+BAND_BYTES = 32 << 20
+
+
+def _in_bands(data: NDArray[np.generic], job: _Job) -> bool:
+    """Whether to filter in bands: a large image, and a job whose rows are independent.
+
+    Not for ``--map normalize`` (one stretch over the whole result), chains
+    (each step would need the next one's margin), kernels of several shapes
+    (their paddings differ), or wrap borders (their margin rows come from the
+    far edge).
+    """
+    kernels = job.kernels.kernels
+    return (
+        data.size * work_dtype(data.dtype).itemsize > 2 * BAND_BYTES
+        and job.mode != "normalize"
+        and job.kernels.combine != "chain"
+        and len({(k.shape, k.origin) for k in kernels}) == 1
+        and job.settings.border.mode != "wrap"
+    )
+
+
+def _band_bounds(geometry: Geometry, rows: int, height: int) -> list[tuple[int, int]]:
+    """Bands of output rows, each reading at least one image row.
+
+    A band at the top holds the image rows its top padding copies (a
+    reflection reads ``top + 1`` of them), and so does one at the bottom:
+    short end bands are merged into their neighbours.
+    """
+    (ho, _), (sy, _), reach = geometry.out_shape, geometry.stride, geometry.reach[0]
+    top, bottom = geometry.pads[0], geometry.pads[1]
+    bounds = [[first, min(ho, first + height)] for first in range(0, ho, height)]
+
+    def first_row(first: int) -> int:
+        return first * sy - top
+
+    def end_row(stop: int) -> int:
+        return (stop - 1) * sy + reach - top
+
+    # The first band must reach row top + 1; the next must start inside the image.
+    while len(bounds) > 1 and (
+        end_row(bounds[0][1]) < min(rows, top + 1) or first_row(bounds[1][0]) < 0
+    ):
+        bounds[0][1] = bounds.pop(1)[1]
+    while len(bounds) > 1 and (
+        first_row(bounds[-1][0]) > max(0, rows - bottom - 1) or end_row(bounds[-2][1]) > rows
+    ):
+        merged = bounds.pop()
+        bounds[-1][1] = merged[1]
+    return [(a, b) for a, b in bounds]
+
+
+def _filter_bands(data: NDArray[np.generic], job: _Job, keep_maps: bool) -> Result:
+    """:func:`filter_image` band by band of output rows; the same numbers.
+
+    Each band reads the input rows under its kernels and is filtered with
+    the padding its rows need: the image's own top (bottom) padding for a
+    band at the top (bottom) edge, none in between, where the neighbouring
+    rows are real. The method is chosen once, for the whole image, so every
+    band computes as the whole would; FFT bands start on the FFT block grid.
+    """
+    settings = job.settings
+    kernel = _oriented(job.kernels.kernels[0], settings)
+    geometry = _geometry_for(data.shape, kernel, settings)
+    (ho, wo), (sy, _), reach = geometry.out_shape, geometry.stride, geometry.reach[0]
+    top, _, left, right = geometry.pads
+    method = settings.method
+    if method == "auto":
+        method = choose_method(kernel.matrix, geometry)
+    row_bytes = max(1, data[:1].size * work_dtype(data.dtype).itemsize)
+    height = max(1, (BAND_BYTES // row_bytes - reach) // sy + 1)
+    if method == "fft":
+        from .spectral import block_shape
+
+        # Bands of whole FFT blocks (in unstrided positions), as the whole image has them.
+        step = block_shape(geometry.reach, (sy * (ho - 1) + 1, wo))[0] - reach + 1
+        while (height * sy) % step:
+            height += 1
+    # The kernels turned once, here; each band applies them as they are.
+    oriented = job.kernels.map_kernels(lambda k: _oriented(k, settings))
+    pixels: NDArray[np.generic] | None = None
+    maps: FloatArray | None = None
+    last: Result | None = None
+    for first, stop in _band_bounds(geometry, data.shape[0], height):
+        start_row = first * sy - top
+        end_row = (stop - 1) * sy + reach - top
+        pads = Padding("explicit", max(0, -start_row), max(0, end_row - data.shape[0]), left, right)
+        band_settings = replace(settings, padding=pads, anchor=None, flip=False, method=method)
+        band = data[max(0, start_row) : min(data.shape[0], end_row)]
+        last = _filter_whole(band, replace(job, kernels=oriented, settings=band_settings))
+        if pixels is None:
+            pixels = np.empty((ho, *last.pixels.shape[1:]), dtype=last.pixels.dtype)
+            if keep_maps:
+                maps = np.empty((ho, *last.filtered.maps.shape[1:]), last.filtered.maps.dtype)
+        pixels[first:stop] = last.pixels
+        if maps is not None:
+            maps[first:stop] = last.filtered.maps
+    # ho >= 1, so there was at least one band.
+    assert pixels is not None
+    assert last is not None
+    whole = maps if maps is not None else np.empty((0, 0, len(last.bands)), np.float32)
+    filtered = Filtered(
+        whole, last.filtered.bands, last.filtered.filtered, geometry, last.filtered.methods
+    )
+    return Result(pixels, last.bands, last.depth, filtered)
 
 
 def _check_finite(maps: FloatArray, planes: FloatArray) -> None:
