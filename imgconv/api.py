@@ -202,7 +202,9 @@ def apply_file(
         Refuse inputs of more pixels than this (the decompression-bomb
         guard); None for no limit.
     **options
-        As :func:`imgconv.core.filtering.filter_image` takes them. With
+        As :func:`imgconv.core.filtering.filter_image` takes them
+        (``keep_maps=False`` leaves :attr:`Applied.maps` empty, which saves
+        a float copy of the output on large images). With
         ``combine="stack"`` each kernel's map is written: one page each in
         a TIFF, one ``(K, H, W[, C])`` array in ``.npy``, or a block each in
         ``.txt`` and ``.csv``.
@@ -300,7 +302,7 @@ def apply_file(
         methods=tuple(m for r in (results if stacked else results[:1]) for m in r.filtered.methods),
         warnings=tuple(warnings),
         frames=len(frames),
-        maps=tuple(_labelled_maps(names, results)),
+        maps=tuple(_labelled_maps(names, results)) if options.get("keep_maps", True) else (),
         numeric=picture.numeric,
     )
 

@@ -201,7 +201,7 @@ def cli() -> None:
     "--compression",
     type=click.IntRange(0, 9),
     default=None,
-    help="PNG compression level, 0 (fastest) to 9 (smallest); 6 by default.",
+    help="PNG compression level, 0 (fastest) to 9 (smallest); 3 by default.",
 )
 @click.option(
     "--method",
@@ -287,6 +287,7 @@ def apply(
         map=map_mode,
         depth=depth,
         method=method,
+        keep_maps=print_as is not None,
         save={"quality": quality, "compression": compression},
         frame=frame,
         max_pixels=max_pixels,

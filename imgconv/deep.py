@@ -25,9 +25,8 @@ Reading TIFF files Pillow cannot open or decode correctly
     decodes wrongly.
 
 Writing
-    :func:`encode_png16` writes 16-bit PNG (grey, LA, RGB or RGBA) and
-    :func:`encode_tiff` writes deflate-compressed 16-bit or float TIFF, both
-    straight from NumPy arrays.
+    :func:`encode_tiff` writes deflate-compressed 16-bit or float TIFF
+    straight from NumPy arrays (PNG, 8 or 16 bits, is :mod:`imgconv.png`'s).
 
 Every function that decodes data from a file raises
 :class:`~imgconv.errors.ImageReadError` for bad data; see
@@ -64,7 +63,6 @@ _PNG_WIDE_COLOUR_TYPES: dict[int, tuple[str, ...]] = {
     4: ("L", "A"),
     6: ("R", "G", "B", "A"),
 }
-_PNG_COLOUR_TYPES: dict[int, int] = {1: 0, 2: 4, 3: 2, 4: 6}
 
 _NATIVE_ORDER = "L" if sys.byteorder == "little" else "B"
 _OPPOSITE_ORDER = {"B": "L", "L": "B"}
@@ -96,8 +94,6 @@ _UNSPECIFIED, _ASSOCIATED, _UNASSOCIATED = 0, 1, 2
 
 # Uncompressed bytes per TIFF strip and per block of PNG rows we filter at once.
 _STRIP_BYTES = 1 << 16
-_PNG_BLOCK_BYTES = 1 << 20
-_IDAT_BYTES = 1 << 20
 
 
 @contextmanager
@@ -714,93 +710,6 @@ def exif_upright(exif: bytes) -> bytes:
             struct.pack_into(order + "H", patched, entry + 8, 1)
             return bytes(patched)
     return exif
-
-
-def encode_png16(
-    pixels: NDArray[np.uint16], bands: Sequence[str], info: Mapping[str, Any], level: int = 6
-) -> bytes:
-    """Encode ``(H, W, C)`` uint16 pixels as a 16-bit PNG.
-
-    Parameters
-    ----------
-    pixels : ndarray
-        ``(H, W, C)`` uint16 with C = 1, 2, 3 or 4 (L, LA, RGB, RGBA).
-    bands : sequence of str
-        The band names, matching C.
-    info : mapping
-        Optional ``dpi`` (written as pHYs), ``icc_profile`` (iCCP) and
-        ``exif`` (eXIf).
-    level : int, optional
-        The zlib compression level, 0 (none) to 9 (smallest, slowest).
-
-    Returns
-    -------
-    bytes
-        The PNG file.
-    """
-    height, width, channels = pixels.shape
-    colour_type = _PNG_COLOUR_TYPES[channels]
-    out = io.BytesIO()
-    out.write(_PNG_SIGNATURE)
-    _png_chunk(out, b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
-    icc = info.get("icc_profile")
-    if isinstance(icc, bytes) and icc:
-        _png_chunk(out, b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc))
-    dpi = valid_dpi(info)
-    if dpi is not None:
-        ppm = [round(d / 0.0254) for d in dpi]
-        if all(0 < p < 2**31 for p in ppm):
-            _png_chunk(out, b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
-    exif = info.get("exif")
-    if isinstance(exif, bytes) and exif:
-        _png_chunk(out, b"eXIf", exif.removeprefix(b"Exif\0\0"))
-
-    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * channels * 2)
-    step = 2 * channels  # bytes per pixel: the distance of the "left" neighbour
-    block = max(1, _PNG_BLOCK_BYTES // rows.shape[1])
-    compressor = zlib.compressobj(level)
-    compressed = []
-    for top in range(0, height, block):
-        above = rows[top - 1 : top] if top else np.zeros_like(rows[:1])
-        filtered = _png_filter(rows[top : top + block], above, step)
-        compressed.append(compressor.compress(filtered.tobytes()))
-    compressed.append(compressor.flush())
-    stream = b"".join(compressed)
-    for start in range(0, len(stream), _IDAT_BYTES):
-        _png_chunk(out, b"IDAT", stream[start : start + _IDAT_BYTES])
-    _png_chunk(out, b"IEND", b"")
-    return out.getvalue()
-
-
-def _png_filter(rows: NDArray[np.uint8], above: NDArray[np.uint8], step: int) -> NDArray[np.uint8]:
-    """Filter a block of PNG rows, choosing each row's filter as libpng does.
-
-    All five filters only look at unfiltered bytes, so each is one array
-    expression; each row gets the filter with the smallest sum of absolute
-    (signed) residuals.
-    """
-    x = rows.astype(np.int16)
-    b = np.concatenate([above, rows[:-1]]).astype(np.int16)  # the row above
-    a = np.zeros_like(x)  # the byte one pixel to the left
-    a[:, step:] = x[:, :-step]
-    c = np.zeros_like(x)  # above and to the left
-    c[:, step:] = b[:, :-step]
-    p = a + b - c
-    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-    candidates = np.stack([x, x - a, x - b, x - (a + b) // 2, x - paeth]) & 0xFF
-    costs = np.minimum(candidates, 256 - candidates).sum(axis=2)
-    choice = costs.argmin(axis=0)
-    out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = choice
-    out[:, 1:] = candidates[choice, np.arange(rows.shape[0])]
-    return out
-
-
-def _png_chunk(out: io.BytesIO, kind: bytes, payload: bytes) -> None:
-    out.write(struct.pack(">I", len(payload)))
-    out.write(kind + payload)
-    out.write(struct.pack(">I", zlib.crc32(kind + payload)))
 
 
 def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, Any]) -> bytes:

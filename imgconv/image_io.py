@@ -61,7 +61,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from . import deep
+from . import deep, png
 from .errors import ImageReadError, ImageWriteError, UsageError
 from .matrix_io import (
     MATRIX_SUFFIXES,
@@ -627,8 +627,8 @@ class SaveOptions(TypedDict, total=False):
         resolution from 90 up), WebP (lossless by default; a quality makes
         it lossy) and AVIF.
     compression : int or None
-        The PNG compression level, 0 (none, fastest) to 9 (smallest); 6 by
-        default.
+        The PNG compression level, 0 (none, fastest) to 9 (smallest); 3 by
+        default (see :mod:`imgconv.png`).
     """
 
     quality: int | None
@@ -701,8 +701,9 @@ def _pillow_options(fmt: str, save: SaveOptions) -> dict[str, Any]:
         return {"quality": quality, "lossless": False}
     if fmt == "AVIF" and quality is not None:
         return {"quality": quality}
-    if fmt == "PNG" and save.get("compression") is not None:
-        return {"compress_level": save.get("compression")}
+    if fmt == "PNG":
+        level = save.get("compression")
+        return {"compress_level": png.DEFAULT_LEVEL if level is None else level}
     return {}
 
 
@@ -794,10 +795,10 @@ def encode_picture(
     if len(arrays) > 1:
         return _encode_frames(arrays, bands, fmt, metadata, options, info or {}, warnings)
 
+    if fmt == "PNG" and array.dtype != np.float32:
+        level = options.get("compress_level", png.DEFAULT_LEVEL)
+        return png.encode_png(array, bands, metadata, level), warnings
     if array.dtype == np.uint16 and not (len(bands) == 1 and fmt in _GREY16_FORMATS):
-        if fmt == "PNG":
-            level = options.get("compress_level", 6)
-            return deep.encode_png16(array.astype(np.uint16), bands, metadata, level), warnings
         if fmt == "TIFF":
             return deep.encode_tiff(array, bands, metadata), warnings
     if array.dtype == np.float32 and len(bands) > 1 and fmt == "TIFF":
@@ -840,7 +841,8 @@ def _pillow_image(
     if fmt == "GIF":
         return _gif_image(array, bands, warnings), bands
     mode = _BANDS_TO_MODE[bands]
-    image = Image.frombytes(mode, _size(array), np.ascontiguousarray(array).tobytes())
+    # frombuffer reads the array in place: no bytes copy of a large image.
+    image = Image.frombuffer(mode, _size(array), np.ascontiguousarray(array), "raw", mode, 0, 1)
     return image, bands
 
 

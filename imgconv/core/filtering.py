@@ -347,6 +347,11 @@ def filter_image(
         Value mapping; ``raw`` for float depth, ``clip`` otherwise.
     depth : {'8', '16', 'float'}, optional
         Output depth; the input's by default (``raw`` implies ``float``).
+    keep_maps : bool, optional
+        Keep the float maps in ``Result.filtered.maps`` (default). A large
+        image is filtered in bands of rows, so that memory holds one band's
+        floats; ``False`` then leaves the maps empty rather than gather a
+        float copy of the whole output.
 
     Returns
     -------
