@@ -259,9 +259,10 @@ def separable_factors(
 ) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]] | None:
     """Up to three (column, row) pairs whose outer products sum to ``matrix``.
 
-    A rank-1 matrix is factored from its own cells, so an integer kernel
-    such as Sobel factors exactly; rank 2 and 3 come from the singular
-    value decomposition. None for a matrix of higher rank (or all zeros).
+    A rank-1 matrix is factored from its own cells where it can be, so an
+    integer kernel such as Sobel factors exactly; otherwise the terms come
+    from the singular value decomposition. None for a matrix of rank above
+    3 (or all zeros).
     """
     one = rank_one_factors(matrix)
     if one is not None:
@@ -269,8 +270,10 @@ def separable_factors(
     if min(matrix.shape) < 2:
         return None
     u, s, vt = np.linalg.svd(matrix)
+    # Relative to the largest: a float kernel made as an outer product (a
+    # normalised Gaussian) has rank 1 up to rounding, which the cell test misses.
     rank = int(np.count_nonzero(s > s[0] * 1e-10)) if s[0] > 0 else 0
-    if not 2 <= rank <= _MAX_SEPARABLE_RANK:
+    if not 1 <= rank <= _MAX_SEPARABLE_RANK:
         return None
     return [(u[:, i] * s[i], vt[i, :]) for i in range(rank)]
 

@@ -31,13 +31,37 @@ BLOCK_OUTPUTS = 512
 
 def block_shape(reach: tuple[int, int], valid: tuple[int, int]) -> tuple[int, int]:
     """The FFT block size for a kernel of ``reach`` over ``valid`` output positions."""
-    from scipy import fft
-
     shape = []
     for r, n in zip(reach, valid, strict=True):
         outputs = min(n, max(BLOCK_OUTPUTS, 2 * r))
-        shape.append(int(fft.next_fast_len(outputs + r - 1, real=True)))
+        shape.append(fast_length(outputs + r - 1))
     return shape[0], shape[1]
+
+
+def fast_length(n: int) -> int:
+    """The smallest length >= ``n`` whose only prime factors are 2, 3 and 5.
+
+    Those are the lengths ``scipy.fft`` transforms fastest (what its
+    ``next_fast_len(n, real=True)`` gives); computed here so that choosing a
+    method does not import SciPy.
+
+    Examples
+    --------
+    >>> fast_length(526), fast_length(1), fast_length(1025)
+    (540, 1, 1080)
+    """
+    best = 1 << max(0, (n - 1).bit_length())  # a power of two always qualifies
+    fives = 1
+    while fives < best:
+        threes = fives
+        while threes < best:
+            length = threes
+            while length < n:
+                length *= 2
+            best = min(best, length)
+            threes *= 3
+        fives *= 5
+    return best
 
 
 def fft_correlate(
