@@ -11,6 +11,7 @@ identity and linearity properties.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from imgconv.core import convolve
 from imgconv.core.convolve import correlate, rank_one_factors, separable_factors, work_dtype
 from imgconv.core.kernels import Kernel
 from imgconv.errors import GeometryError, KernelError, UsageError
@@ -763,3 +765,34 @@ def test_linearity(
     right = a * correlate(x, kernel, **kwargs) + b * correlate(y, kernel, **kwargs)  # type: ignore[arg-type]
     scale = (abs(a) + abs(b)) * 100 * (float(np.abs(kernel).sum()) + 1)
     np.testing.assert_allclose(left, right, rtol=0, atol=1e-9 * scale)
+
+
+@pytest.mark.parametrize("border", ["edge", "zero", "constant:3", "reflect", "reflect101", "wrap"])
+@pytest.mark.parametrize("method", ["direct", "separable", "fft"])
+@pytest.mark.parametrize(
+    ("padding", "stride", "dilation"),
+    [("same", 1, 1), ("valid", 2, 1), ("full", 3, 2), ((4, 0, 1, 2), 1, 1)],
+)
+def test_correlate_in_bands_gives_the_whole_result(
+    monkeypatch: pytest.MonkeyPatch,
+    border: str,
+    method: str,
+    padding: Any,
+    stride: int,
+    dilation: int,
+) -> None:
+    """A large image is padded and filtered band by band; small bands here, so many of them."""
+    image = np.random.default_rng(8).random((83, 29, 3)).astype(np.float32)
+    kernel = np.outer([1.0, 2, 1], [1.0, -1, 3, 1])
+    options: dict[str, Any] = {
+        "border": border,
+        "padding": padding,
+        "stride": stride,
+        "dilation": dilation,
+        "method": method,
+    }
+    whole = correlate(image, kernel, **options)
+    monkeypatch.setattr(convolve, "BAND_BYTES", 1000)  # about two rows a band
+    banded = correlate(image, kernel, **options)
+    tolerance = 1e-5 if method == "fft" else 0
+    np.testing.assert_allclose(banded, whole, rtol=0, atol=tolerance)

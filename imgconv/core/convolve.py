@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
 from . import spatial, spectral
-from .geometry import Geometry, plan
+from .geometry import Geometry, bands, plan
 from .kernels import Kernel
 from .vocab import Border, Padding, parse_anchor
 
@@ -54,6 +54,9 @@ _DIRECT_UNIT_TAP = 0.35
 _SEPARABLE_TAP = 0.6
 _FFT_POSITION = 9.0
 _FFT_SETUP = 2e5
+# correlate() pads and filters a large image in bands of about this many
+# bytes of floats: the padding is then one band's copy, made while in cache.
+BAND_BYTES = 4 << 20
 # Kernels of higher rank are never split into separable terms.
 _MAX_SEPARABLE_RANK = 3
 
@@ -174,10 +177,47 @@ def correlate(
         dilation=dilation,
         anchor=k.origin,
     )
-    padded = pad(data, geometry, Border.parse(border))
-    out = correlate_padded(padded, k.matrix, geometry, method=method)
+    rule = Border.parse(border)
+    if method not in METHODS:
+        msg = f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
+        raise UsageError(msg)
+    chosen = choose_method(k.matrix, geometry) if method == "auto" else method
+    floats = data.size * work_dtype(data.dtype).itemsize
+    if floats > 2 * BAND_BYTES and rule.mode != "wrap":
+        out = _in_bands(data, k, geometry, rule, chosen)
+    else:
+        out = correlate_padded(pad(data, geometry, rule), k.matrix, geometry, method=chosen)
     if k.bias:
         out += k.bias
+    return out
+
+
+def _in_bands(
+    data: NDArray[np.generic], kernel: Kernel, geometry: Geometry, border: Border, method: Method
+) -> FloatArray:
+    """:func:`correlate` band by band: each band's rows padded and filtered while in cache.
+
+    Gives the whole image's numbers (see :func:`imgconv.core.geometry.bands`)
+    with one band's padded copy in memory instead of the whole image's.
+    """
+    ho, wo = geometry.out_shape
+    out = np.empty((ho, wo, *data.shape[2:]), dtype=work_dtype(data.dtype))
+    row_bytes = max(1, data[:1].size * out.itemsize)
+    height = max(1, (BAND_BYTES // row_bytes - geometry.reach[0]) // geometry.stride[0] + 1)
+    if method == "fft":
+        height = spectral.aligned_band(height, geometry)
+    for first, stop, rows, pads in bands(geometry, height):
+        band = data[rows]
+        part = plan(
+            (band.shape[0], band.shape[1]),
+            kernel.shape,
+            padding=pads,
+            stride=geometry.stride,
+            dilation=geometry.dilation,
+        )
+        out[first:stop] = correlate_padded(
+            pad(band, part, border), kernel.matrix, part, method=method
+        )
     return out
 
 

@@ -35,9 +35,10 @@ from .convolve import (
     sample,
     work_dtype,
 )
-from .geometry import Geometry, GeometryOptions, plan
+from .geometry import Geometry, GeometryOptions, bands, plan
 from .kernels import COMBINES, Combine, Kernel, KernelSet, kernels_of
 from .mapping import DEPTHS, DepthName, MapMode, depth_of, map_values, units
+from .spectral import aligned_band
 from .vocab import Border, Padding, parse_anchor, parse_pair
 
 AlphaMode = Literal["weighted", "filter", "plain", "keep"]
@@ -467,36 +468,6 @@ def _in_bands(data: NDArray[np.generic], job: _Job) -> bool:
     )
 
 
-def _band_bounds(geometry: Geometry, rows: int, height: int) -> list[tuple[int, int]]:
-    """Bands of output rows, each reading at least one image row.
-
-    A band at the top holds the image rows its top padding copies (a
-    reflection reads ``top + 1`` of them), and so does one at the bottom:
-    short end bands are merged into their neighbours.
-    """
-    (ho, _), (sy, _), reach = geometry.out_shape, geometry.stride, geometry.reach[0]
-    top, bottom = geometry.pads[0], geometry.pads[1]
-    bounds = [[first, min(ho, first + height)] for first in range(0, ho, height)]
-
-    def first_row(first: int) -> int:
-        return first * sy - top
-
-    def end_row(stop: int) -> int:
-        return (stop - 1) * sy + reach - top
-
-    # The first band must reach row top + 1; the next must start inside the image.
-    while len(bounds) > 1 and (
-        end_row(bounds[0][1]) < min(rows, top + 1) or first_row(bounds[1][0]) < 0
-    ):
-        bounds[0][1] = bounds.pop(1)[1]
-    while len(bounds) > 1 and (
-        first_row(bounds[-1][0]) > max(0, rows - bottom - 1) or end_row(bounds[-2][1]) > rows
-    ):
-        merged = bounds.pop()
-        bounds[-1][1] = merged[1]
-    return [(a, b) for a, b in bounds]
-
-
 def _filter_bands(data: NDArray[np.generic], job: _Job, keep_maps: bool) -> Result:
     """:func:`filter_image` band by band of output rows; the same numbers.
 
@@ -509,31 +480,22 @@ def _filter_bands(data: NDArray[np.generic], job: _Job, keep_maps: bool) -> Resu
     settings = job.settings
     kernel = _oriented(job.kernels.kernels[0], settings)
     geometry = _geometry_for(data.shape, kernel, settings)
-    (ho, wo), (sy, _), reach = geometry.out_shape, geometry.stride, geometry.reach[0]
-    top, _, left, right = geometry.pads
+    ho, sy, reach = geometry.out_shape[0], geometry.stride[0], geometry.reach[0]
     method = settings.method
     if method == "auto":
         method = choose_method(kernel.matrix, geometry)
     row_bytes = max(1, data[:1].size * work_dtype(data.dtype).itemsize)
     height = max(1, (BAND_BYTES // row_bytes - reach) // sy + 1)
     if method == "fft":
-        from .spectral import block_shape
-
-        # Bands of whole FFT blocks (in unstrided positions), as the whole image has them.
-        step = block_shape(geometry.reach, (sy * (ho - 1) + 1, wo))[0] - reach + 1
-        while (height * sy) % step:
-            height += 1
+        height = aligned_band(height, geometry)
     # The kernels turned once, here; each band applies them as they are.
     oriented = job.kernels.map_kernels(lambda k: _oriented(k, settings))
     pixels: NDArray[np.generic] | None = None
     maps: FloatArray | None = None
     last: Result | None = None
-    for first, stop in _band_bounds(geometry, data.shape[0], height):
-        start_row = first * sy - top
-        end_row = (stop - 1) * sy + reach - top
-        pads = Padding("explicit", max(0, -start_row), max(0, end_row - data.shape[0]), left, right)
+    for first, stop, rows, pads in bands(geometry, height):
         band_settings = replace(settings, padding=pads, anchor=None, flip=False, method=method)
-        band = data[max(0, start_row) : min(data.shape[0], end_row)]
+        band = data[rows]
         last = _filter_whole(band, replace(job, kernels=oriented, settings=band_settings))
         if pixels is None:
             pixels = np.empty((ho, *last.pixels.shape[1:]), dtype=last.pixels.dtype)

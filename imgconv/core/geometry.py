@@ -180,3 +180,49 @@ def plan(
         pads=pads,
         out_shape=(ho, wo),
     )
+
+
+def bands(geometry: Geometry, height: int) -> list[tuple[int, int, slice, Padding]]:
+    """Cut the output into bands of about ``height`` rows, each computable on its own.
+
+    For each band: its first and end output rows, the input rows it reads
+    and the padding those rows need (the image's own top or bottom padding
+    at an edge, none where the neighbouring rows are real), so that a band
+    filtered with that padding gives exactly those rows of the whole result.
+    A band at the top holds the image rows its padding copies (a reflection
+    reads ``top + 1`` of them), and so does one at the bottom: short end
+    bands are merged into their neighbours.
+
+    Examples
+    --------
+    >>> g = plan((10, 4), (3, 3))
+    >>> [(a, b, r.start, r.stop, (p.top, p.bottom)) for a, b, r, p in bands(g, 4)]
+    [(0, 4, 0, 5, (1, 0)), (4, 8, 3, 9, (0, 0)), (8, 10, 7, 10, (0, 1))]
+    """
+    (ho, _), (sy, _), reach = geometry.out_shape, geometry.stride, geometry.reach[0]
+    top, bottom, left, right = geometry.pads
+    rows = geometry.in_shape[0]
+    bounds = [[first, min(ho, first + height)] for first in range(0, ho, height)]
+
+    def first_row(first: int) -> int:
+        return first * sy - top
+
+    def end_row(stop: int) -> int:
+        return (stop - 1) * sy + reach - top
+
+    # The first band must reach row top + 1; the next must start inside the image.
+    while len(bounds) > 1 and (
+        end_row(bounds[0][1]) < min(rows, top + 1) or first_row(bounds[1][0]) < 0
+    ):
+        bounds[0][1] = bounds.pop(1)[1]
+    while len(bounds) > 1 and (
+        first_row(bounds[-1][0]) > max(0, rows - bottom - 1) or end_row(bounds[-2][1]) > rows
+    ):
+        merged = bounds.pop()
+        bounds[-1][1] = merged[1]
+    planned = []
+    for first, stop in bounds:
+        start, end = first_row(first), end_row(stop)
+        pads = Padding("explicit", max(0, -start), max(0, end - rows), left, right)
+        planned.append((first, stop, slice(max(0, start), min(rows, end)), pads))
+    return planned

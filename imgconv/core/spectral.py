@@ -38,6 +38,19 @@ def block_shape(reach: tuple[int, int], valid: tuple[int, int]) -> tuple[int, in
     return shape[0], shape[1]
 
 
+def aligned_band(height: int, geometry: Geometry) -> int:
+    """A band height near ``height`` output rows whose bands start on the block grid.
+
+    Filtering band by band then transforms the same blocks the whole image
+    would, so the bands give the whole image's numbers.
+    """
+    (ho, wo), sy, reach = geometry.out_shape, geometry.stride[0], geometry.reach
+    step = block_shape(reach, (sy * (ho - 1) + 1, wo))[0] - reach[0] + 1
+    while (height * sy) % step:
+        height += 1
+    return height
+
+
 def fast_length(n: int) -> int:
     """The smallest length >= ``n`` whose only prime factors are 2, 3 and 5.
 
