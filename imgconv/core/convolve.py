@@ -44,15 +44,18 @@ METHODS: tuple[Method, ...] = ("auto", "direct", "separable", "fft")
 FloatArray = NDArray[np.floating]
 
 # The cost model of choose_method, in nanoseconds per sample and channel,
-# measured by benchmarks/calibrate.py on the 2-core reference machine
-# (4096 x 4096 RGB float32; both cores): one multiply-add of the direct
-# method, one add of a weight of +-1, one separable tap, and one position of
-# the FFT method (per output position of the padded input, before the
-# overlap of blocks), plus its fixed cost (the kernel's spectrum, the plan).
-_DIRECT_TAP = 0.55
-_DIRECT_UNIT_TAP = 0.35
-_SEPARABLE_TAP = 0.6
-_FFT_POSITION = 9.0
+# from `python benchmarks/calibrate.py --size 2048` on the 2-core reference
+# machine (two runs, both cores busy; they agreed within 30%, the FFT
+# figure least): a multiply-add of the direct method, an add of a weight of
+# +-1, a separable tap, and a position of the FFT method (per position of
+# the padded input, before the blocks' overlap), plus the FFT's fixed cost.
+# What they decide, there: direct up to 5x5 dense, FFT from 7x7 dense;
+# separable for rank-1 kernels up to about 21x21, FFT beyond (31x31 box:
+# FFT 0.27 s, separable 0.35 s at 2048 x 2048 RGB).
+_DIRECT_TAP = 0.6
+_DIRECT_UNIT_TAP = 0.3
+_SEPARABLE_TAP = 0.7
+_FFT_POSITION = 25.0
 _FFT_SETUP = 2e5
 # correlate() pads and filters a large image in bands of about this many
 # bytes of floats: the padding is then one band's copy, made while in cache.
