@@ -793,6 +793,7 @@ def test_correlate_in_bands_gives_the_whole_result(
     }
     whole = correlate(image, kernel, **options)
     monkeypatch.setattr(convolve, "BAND_BYTES", 1000)  # about two rows a band
-    banded = correlate(image, kernel, **options)
+    assert correlate(image, kernel, **options).tobytes() == whole.tobytes()  # off by default
+    banded = correlate(image, kernel, banded=True, **options)
     tolerance = 1e-5 if method == "fft" else 0
     np.testing.assert_allclose(banded, whole, rtol=0, atol=tolerance)
