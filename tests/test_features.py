@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from PIL import Image
 
+import imgconv.core.layer as layer_module
 from imgconv.cli import cli
+from imgconv.core.geometry import plan
 from imgconv.core.kernels import Bank, Kernel, KernelSet
 from imgconv.core.layer import (
+    Activation,
     Pooling,
     activate,
     bank_for,
@@ -25,6 +28,7 @@ from imgconv.core.layer import (
     pooled,
     pooling,
 )
+from imgconv.core.vocab import Border
 from imgconv.errors import GeometryError, UsageError
 from imgconv.kernel_source import resolve_kernel
 
@@ -429,3 +433,270 @@ def test_print_npy_of_all_maps(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0
     maps = np.load(io.BytesIO(result.stdout_bytes))
     np.testing.assert_array_equal(maps, [[[1, 2], [4, 5]], [[5, 6], [8, 9]]])
+
+
+# --- im2col in bands and tiles, against the per-tap formula --------------------------------------
+
+
+def tap_layer(
+    volume: NDArray[np.generic],
+    weights: NDArray[np.float64],
+    bias: NDArray[np.float64],
+    *,
+    pads: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    border: str = "zero",
+) -> NDArray[np.float64]:
+    """out[k] = b_k + sum_{u,v} P[tap(u, v)] @ W[:, :, u, v].T: one product per kernel cell."""
+    top, bottom, left, right = pads
+    data = volume.astype(np.float64)
+    if data.ndim == 2:
+        data = data[:, :, np.newaxis]
+    widths = ((top, bottom), (left, right), (0, 0))
+    mode = Border.parse(border)
+    if mode.mode in ("zero", "constant"):
+        padded = np.pad(data, widths, constant_values=mode.fill)
+    else:
+        padded = np.pad(data, widths, mode=mode.numpy_mode)  # type: ignore[call-overload]
+    k, _, fh, fw = weights.shape
+    (sy, sx), (dy, dx) = stride, dilation
+    ho = (padded.shape[0] - dy * (fh - 1) - 1) // sy + 1
+    wo = (padded.shape[1] - dx * (fw - 1) - 1) // sx + 1
+    out = np.zeros((ho, wo, k))
+    for u in range(fh):
+        for v in range(fw):
+            rows = slice(dy * u, dy * u + sy * (ho - 1) + 1, sy)
+            cols = slice(dx * v, dx * v + sx * (wo - 1) + 1, sx)
+            out += padded[rows, cols] @ weights[:, :, u, v].T
+    return np.moveaxis(out + bias, -1, 0)
+
+
+def small_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    tile_macs: int,
+    min_pixels: int,
+    tile_bytes: int = 16 * 2**20,
+    band_bytes: int,
+    copy_elements: int = 2**16,
+    cpus: int = 3,
+) -> None:
+    """Cut the work as small as asked, and on ``cpus`` threads however small the layer."""
+    monkeypatch.setattr(layer_module, "_TILE_MACS", tile_macs)
+    monkeypatch.setattr(layer_module, "_TILE_MIN_PIXELS", min_pixels)
+    monkeypatch.setattr(layer_module, "_TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(layer_module, "_BAND_BYTES", band_bytes)
+    monkeypatch.setattr(layer_module, "_COPY_ELEMENTS", copy_elements)
+    monkeypatch.setattr(layer_module, "_PARALLEL_MACS", 0)
+    monkeypatch.setattr(layer_module, "_BANDS_PER_WORKER", 1)
+    monkeypatch.setattr(layer_module, "_cpu_count", lambda: cpus)
+
+
+def layout_of(
+    volume: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    *,
+    pads: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> layer_module._Layout:
+    """How ``conv_layer`` cuts the work for float64 ``volume`` and ``weights`` now."""
+    (h, w, c), (k, _, fh, fw) = volume.shape, weights.shape
+    geometry = plan((h, w), (fh, fw), padding=pads, stride=stride, dilation=dilation)
+    cpus = layer_module._cpu_count()
+    return layer_module._Layout.make(geometry, c, k, volume.itemsize, cpus)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    size=st.tuples(st.integers(1, 13), st.integers(1, 13)),
+    c=st.sampled_from([1, 2, 3, 4]),
+    k=st.integers(1, 4),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 5)),
+    pads=st.tuples(*[st.integers(0, 3)] * 4),
+    stride=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    border=st.sampled_from(["zero", "constant:2.5", "edge", "reflect", "wrap"]),
+    blocks=st.tuples(
+        st.sampled_from([0, 1, 40, 300, 2000, 900_000]),
+        st.sampled_from([1, 2, 5, 256]),
+        st.sampled_from([1, 8, 100, 16 * 2**20]),
+        st.sampled_from([1, 300, 1000, 4000, 4 * 2**20]),
+        st.sampled_from([1, 7, 2**16]),
+        st.sampled_from([1, 2, 3]),
+    ),
+)
+def test_im2col_in_blocks_equals_the_per_tap_formula(
+    seed: int,
+    size: tuple[int, int],
+    c: int,
+    k: int,
+    kernel: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    border: str,
+    blocks: tuple[int, int, int, int, int, int],
+) -> None:
+    (fh, fw), (dy, dx) = kernel, dilation
+    if dy * (fh - 1) + 1 > size[0] + pads[0] + pads[1]:
+        return
+    if dx * (fw - 1) + 1 > size[1] + pads[2] + pads[3]:
+        return
+    rng = np.random.default_rng(seed)
+    volume = rng.standard_normal((*size, c))
+    weights = rng.standard_normal((k, c, fh, fw))
+    bias = rng.standard_normal(k)
+    expected = tap_layer(
+        volume, weights, bias, pads=pads, stride=stride, dilation=dilation, border=border
+    )
+    tile_macs, min_pixels, tile_bytes, band_bytes, copy_elements, cpus = blocks
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        small_blocks(
+            monkeypatch,
+            tile_macs=tile_macs,
+            min_pixels=min_pixels,
+            tile_bytes=tile_bytes,
+            band_bytes=band_bytes,
+            copy_elements=copy_elements,
+            cpus=cpus,
+        )
+        bank = Bank(weights, bias)
+        result = conv_layer(
+            volume, bank, padding=pads, stride=stride, dilation=dilation, border=border
+        )
+    assert result.maps.shape == expected.shape
+    assert result.maps.flags.c_contiguous
+    np.testing.assert_allclose(result.maps, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("tile_macs", "tile_bytes", "tiles"),
+    [
+        # 2 kernels of 3 x 3 x 3: 54 multiply-adds a pixel, so 5 pixels a tile, a row of 14
+        # in 5 + 5 + 4.
+        (54 * 5, 0, "part of a row"),
+        (54 * 30, 0, "whole rows"),  # 2 rows of 14 a tile, a band of 5 rows in 2 + 2 + 1
+        (0, 27 * 8 * 30, "whole rows"),  # too small for threads: tiles of 30 pixels at most
+    ],
+)
+def test_bands_and_partial_tiles_on_threads(
+    monkeypatch: pytest.MonkeyPatch, tile_macs: int, tile_bytes: int, tiles: str
+) -> None:
+    rng = np.random.default_rng(11)
+    volume = rng.standard_normal((23, 29, 3))
+    weights = rng.standard_normal((2, 3, 3, 3))
+    bias = rng.standard_normal(2)
+    # Band rows of 3 channels x 2 phases x 15 columns of float64: 11 rows, 5 output rows.
+    small_blocks(
+        monkeypatch,
+        tile_macs=tile_macs,
+        min_pixels=1,
+        tile_bytes=tile_bytes,
+        band_bytes=3 * 2 * 15 * 8 * 11,
+        copy_elements=40,
+        cpus=2,
+    )
+    layout = layout_of(volume, weights, pads=(1, 2, 0, 1), stride=(2, 2))
+    ho, wo = 12, 14
+    assert (layout.rows, layout.in_rows, layout.phases, layout.taps) == (5, 11, 2, 2)
+    assert layout.workers == (2 if tile_bytes == 0 else 1)
+    if tiles == "part of a row":
+        assert layout.tile_pixels == 5
+    else:
+        assert layout.tile_pixels == 2 * wo
+    result = conv_layer(volume, Bank(weights, bias), padding=(1, 2, 0, 1), stride=2)
+    expected = tap_layer(volume, weights, bias, pads=(1, 2, 0, 1), stride=(2, 2), dilation=(1, 1))
+    assert result.maps.shape == (2, ho, wo)
+    np.testing.assert_allclose(result.maps, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("stride", "dilation", "phases"),
+    [((1, 4), (1, 1), 4), ((3, 3), (2, 1), 3), ((2, 3), (1, 2), 1)],
+)
+def test_a_column_stride_splits_the_band_by_phase(
+    monkeypatch: pytest.MonkeyPatch,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    phases: int,
+) -> None:
+    """Kernels wider than, and not a multiple of, the stride; image columns not in whole groups."""
+    small_blocks(monkeypatch, tile_macs=4 * 2 * 40, min_pixels=1, band_bytes=1, copy_elements=5)
+    rng = np.random.default_rng(12)
+    volume = rng.standard_normal((11, 14, 4))
+    weights = rng.standard_normal((4, 4, 2, 5))
+    pads = (1, 2, 3, 0)
+    layout = layout_of(volume, weights, pads=pads, stride=stride, dilation=dilation)
+    assert layout.phases == phases
+    assert layout.rows == 1
+    result = conv_layer(
+        volume, Bank(weights, None), padding=pads, stride=stride, dilation=dilation, border="wrap"
+    )
+    expected = tap_layer(
+        volume, weights, np.zeros(4), pads=pads, stride=stride, dilation=dilation, border="wrap"
+    )
+    np.testing.assert_allclose(result.maps, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "work"),
+    [
+        (np.uint8, np.float32),
+        (np.uint16, np.float32),
+        (np.float16, np.float32),
+        (np.float32, np.float32),
+        (np.int32, np.float64),
+        (np.float64, np.float64),
+    ],
+)
+def test_maps_are_in_the_work_dtype(
+    monkeypatch: pytest.MonkeyPatch, dtype: type[np.generic], work: type[np.floating]
+) -> None:
+    small_blocks(monkeypatch, tile_macs=3 * 12 * 10, min_pixels=1, band_bytes=500)
+    volume = np.random.default_rng(13).integers(0, 200, (15, 17, 1)).astype(dtype)
+    weights = np.random.default_rng(14).standard_normal((3, 1, 3, 4))
+    result = conv_layer(volume, Bank(weights, [1, 2, 3]), padding=1, border="constant:7")
+    bias = np.array([1.0, 2, 3])
+    one = (1, 1)
+    expected = tap_layer(
+        volume, weights, bias, pads=(1,) * 4, stride=one, dilation=one, border="constant:7"
+    )
+    assert result.maps.dtype == work
+    tolerance = 1e-4 if work == np.float32 else 1e-12
+    np.testing.assert_allclose(result.maps, expected, rtol=tolerance, atol=tolerance * 200)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky-relu", "sigmoid", "tanh"])
+def test_bias_activation_and_pooling_per_tile(
+    monkeypatch: pytest.MonkeyPatch, activation: Activation
+) -> None:
+    small_blocks(monkeypatch, tile_macs=5 * 18 * 4, min_pixels=1, band_bytes=300)
+    rng = np.random.default_rng(15)
+    volume = rng.standard_normal((12, 10, 2))
+    weights = rng.standard_normal((5, 2, 3, 3))
+    bias = rng.standard_normal(5)
+    pool = Pooling("max", (2, 2), (2, 2))
+    bank = Bank(weights, bias)
+    result = conv_layer(volume, bank, padding=1, activation=activation, leak=0.2, pool=pool)
+    maps = tap_layer(volume, weights, bias, pads=(1,) * 4, stride=(1, 1), dilation=(1, 1))
+    expected = pooled(activate(maps, activation, 0.2), pool)
+    assert result.conv_shape == (12, 10)
+    np.testing.assert_allclose(result.maps, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_threads_only_for_big_layers_of_small_products(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big RGB layer is shared by threads, a few bands each; a small or a deep one is not."""
+    monkeypatch.setattr(layer_module, "_cpu_count", lambda: 2)
+    one = (1, 1)
+    rgb = layout_of(np.zeros((300, 300, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
+    assert rgb.workers == 2
+    assert rgb.rows == 38  # 300 rows in 8 bands
+    assert rgb.tile_pixels == 300  # 375 pixels of 32 x 75 multiply-adds: a row
+    small = layout_of(np.zeros((30, 30, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
+    assert small.workers == 1
+    deep = layout_of(np.zeros((300, 300, 64)), np.zeros((64, 64, 3, 3)), pads=(1,) * 4, stride=one)
+    assert deep.workers == 1
+    assert deep.tile_pixels == 12 * 300  # 16 MiB of 64 x 9 float64 cells a pixel: 12 rows

@@ -9,19 +9,41 @@ with ``P`` the padded input (the same geometry as ``apply``, KERNELS.md
 section 2), applied as written unless ``flip``. Then an optional activation
 and pooling. A layer of K kernels F x F x C has ``K*F*F*C + K`` parameters.
 
-The sum over channels and kernels is one matrix product per kernel cell
-(``(H_out*W_out, C) @ (C, K)``, done by BLAS), not a Python loop over
-kernels and channels.
+The sum over channels, kernel cells and kernels is one matrix product per
+tile of output pixels (im2col): the ``F*F*C`` input values under each of
+the tile's ``n`` pixels are copied, from a strided sliding-window view,
+into the rows of a ``(F*F*C, n)`` matrix, and ``(K, F*F*C) @ (F*F*C, n)``
+(BLAS) writes the tile's ``K`` maps straight into the ``(K, H_out, W_out)``
+result, so no Python loop runs over kernels, channels or kernel cells, and
+the result needs no transposing copy. Per tap, ``(H_out*W_out, C) @ (C, K)``
+would be a skinny product BLAS does badly for C = 3.
+
+Memory stays bounded: the input is padded (and turned channels-first) a
+band of rows at a time, into a reused buffer of about ``_BAND_BYTES``, and
+the im2col matrix is one reused buffer per thread; besides the maps, the
+only full-size copy is of an input padded with an edge, reflect or wrap
+border. For a layer with few multiply-adds per pixel (an RGB image, a few
+small kernels) a tile holds about ``_TILE_MACS`` of them: its matrix stays
+in cache, and BLAS runs each product on one thread, so the bands go to one
+worker thread per CPU (NumPy's copies and BLAS release the GIL) and the
+cores share the copies as well as the products. A deeper layer has tiles
+of about ``_TILE_BYTES`` of matrix, big products that BLAS spreads over
+the cores itself. With a column stride, the padded band is stored split by
+column phase, so that the im2col copies read contiguous memory (see
+:class:`_Layout`).
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
@@ -219,7 +241,7 @@ def conv_layer(
     bank = Bank(bank.weights, _biases(bias, bank), bank.name)
     if flip:
         bank = Bank(bank.weights[:, :, ::-1, ::-1], bank.bias, bank.name)
-    k, c, fh, fw = bank.shape
+    _, _, fh, fw = bank.shape
     geometry = plan(
         (data.shape[0], data.shape[1]),
         (fh, fw),
@@ -228,18 +250,8 @@ def conv_layer(
         dilation=parse_pair(dilation, "dilation"),
         anchor=_flipped_anchor(anchor, (fh, fw)) if flip else anchor,
     )
-    padded = pad(data, geometry, Border.parse(border))
-    dtype = work_dtype(data.dtype)
+    maps = _feature_maps(data, bank, geometry, Border.parse(border), activation, leak)
     ho, wo = geometry.out_shape
-    out = np.zeros((ho, wo, k), dtype=dtype)
-    weights = bank.weights.astype(dtype)
-    for u in range(fh):
-        for v in range(fw):
-            rows, cols = geometry.tap(u, v)
-            # (Ho, Wo, C) @ (C, K): every kernel and channel in one product.
-            out += padded[rows, cols, :] @ weights[:, :, u, v].T
-    out += bank.bias.astype(dtype)
-    maps = np.moveaxis(activate(out, activation, leak), -1, 0)
     if pool is not None:
         maps = pooled(maps, pool)
     return LayerResult(
@@ -250,6 +262,312 @@ def conv_layer(
         bank=bank,
         parameters=parameter_count(bank),
     )
+
+
+#: Multiply-adds per product (one BLAS call on a tile of outputs) for a layer
+#: with few per pixel: small enough that OpenBLAS runs the call on one
+#: thread (it goes parallel above 100**3, and a threaded call this small
+#: mostly waits for its helper), so that the layer's own threads share the
+#: work.
+_TILE_MACS = 900_000
+#: Fewest output pixels for such a tile. A layer with more multiply-adds per
+#: pixel (deep input, many kernels) has tiles of ``_TILE_BYTES`` of im2col
+#: matrix instead, each product big enough for BLAS to spread over the cores.
+_TILE_MIN_PIXELS = 256
+_TILE_BYTES = 16 * 2**20
+#: Bytes of im2col matrix made at a time for small tiles: the products of a
+#: chunk of tiles are one NumPy call (a batch of BLAS calls), so that a thread
+#: takes the GIL back rarely; the matrix stays in the CPU's L2 cache.
+_CHUNK_BYTES = 2**20
+#: Bytes of padded, channels-first input a worker holds at a time.
+_BAND_BYTES = 4 * 2**20
+#: Input values copied at a time when padding a band (a few rows of a wide image).
+_COPY_ELEMENTS = 2**16
+#: Below this many multiply-adds a layer runs on the calling thread alone.
+_PARALLEL_MACS = 20_000_000
+#: Bands per worker thread at least, so that one slow thread delays little.
+_BANDS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the im2col values come from, and how the output is cut into work.
+
+    The input is padded a band of rows at a time into a ``(C, in_rows,
+    phases, columns)`` buffer: padded column ``x`` is at ``(x % phases, x //
+    phases)``. With a column stride ``s`` > 1 (and no column dilation) there
+    are ``s`` phases, so that the values a kernel column meets along an
+    output row are adjacent and the im2col copies read contiguous memory:
+    kernel column ``v`` reads phase ``v % s`` from column ``v // s`` on,
+    ``taps`` being the number of such columns.
+
+    A band is ``rows`` output rows. Its outputs are im2col'd a ``chunk`` of
+    ``(rows, columns)`` at a time: whole rows, or part of one row. A chunk
+    is cut into tiles of ``tile = (rows, columns)``, one BLAS product each:
+    whole rows, or part of one row (so that a tile is a 2-D slice of the
+    maps). The bands go to ``workers`` threads: more than one only if each
+    product is too small for BLAS to run it on more than one, and the layer
+    is big enough to share.
+    """
+
+    rows: int
+    in_rows: int
+    phases: int
+    columns: int
+    taps: int
+    chunk: tuple[int, int]
+    tile: tuple[int, int]
+    workers: int
+
+    @classmethod
+    def make(
+        cls, geometry: Geometry, channels: int, kernels: int, itemsize: int, cpus: int
+    ) -> _Layout:
+        """Bands of about ``_BAND_BYTES`` of input; tiles of ``_TILE_MACS`` or ``_TILE_BYTES``."""
+        (ho, wo), (sy, sx), (_, dx) = geometry.out_shape, geometry.stride, geometry.dilation
+        (fh, fw), reach = geometry.kernel_shape, geometry.reach[0]
+        phases = sx if dx == 1 else 1
+        taps = -(-fw // phases)
+        columns = -(-geometry.padded_shape[1] // phases)
+        row_bytes = channels * phases * columns * itemsize
+        rows = max(1, min(ho, (_BAND_BYTES // row_bytes - reach) // sy + 1))
+        depth = channels * fh * fw
+        pixels = _TILE_MACS // (kernels * depth)
+        workers = 1
+        if pixels < _TILE_MIN_PIXELS:
+            pixels = max(1, _TILE_BYTES // (depth * itemsize))
+            chunk = pixels
+        else:
+            chunk = max(pixels, _CHUNK_BYTES // (depth * itemsize))
+            if ho * wo * kernels * depth >= _PARALLEL_MACS:
+                workers = max(1, cpus)
+                rows = min(rows, -(-ho // (_BANDS_PER_WORKER * workers)))
+        if pixels >= wo:
+            tile = (min(pixels // wo, rows), wo)
+        else:  # equal parts of a row, all of one size if a few more parts allow it
+            parts = -(-wo // pixels)
+            even = [p for p in range(parts, 2 * parts + 1) if wo % p == 0]
+            tile = (1, wo // even[0] if even else -(-wo // parts))
+        if chunk >= wo:
+            whole = max(tile[0], chunk // wo // tile[0] * tile[0])
+            chunks = (min(whole, rows), wo)
+        else:
+            chunks = (1, max(tile[1], chunk // tile[1] * tile[1]))
+        workers = min(workers, -(-ho // rows))
+        return cls(rows, (rows - 1) * sy + reach, phases, columns, taps, chunks, tile, workers)
+
+    def chunks(self, rows: int, wo: int) -> list[tuple[slice, slice]]:
+        """``(rows, columns)`` of each chunk of a band of ``rows`` x ``wo`` outputs."""
+        step_rows, step_columns = self.chunk
+        return [
+            (slice(i, min(i + step_rows, rows)), slice(j, min(j + step_columns, wo)))
+            for i in range(0, rows, step_rows)
+            for j in range(0, wo, step_columns)
+        ]
+
+    def pieces(
+        self,
+        cols: NDArray[np.floating],
+        windows: NDArray[np.floating],
+        maps: NDArray[np.floating],
+        fw: int,
+    ) -> list[tuple[NDArray[np.floating], ...]]:
+        """How to compute a chunk: ``(im2col, windows, tiles, results)`` for each batch of tiles.
+
+        ``windows`` are the chunk's ``(C, F_h, taps, phases, R, W)``, ``maps``
+        its ``(K, R, W)`` outputs, ``fw`` the kernel's width. A batch is tiles
+        of one shape:
+        ``tiles`` holds their ``(depth, n)`` matrices, each contiguous in
+        ``cols``, for one call ``matmul(weights, tiles, out=results)``;
+        ``im2col`` is ``tiles`` seen as ``(C, F_h, F_w, ...)`` like
+        ``windows``, for :meth:`im2col`.
+        """
+        c, fh, *_, rows, width = windows.shape
+        k, depth, used = maps.shape[0], c * fh * fw, 0
+        batches: list[tuple[NDArray[np.floating], ...]] = []
+        if self.tile[1] < width:  # parts of rows, the last part of each row shorter
+            whole = width // self.tile[1] * self.tile[1]
+            for cut, n in ((slice(0, whole), self.tile[1]), (slice(whole, width), width - whole)):
+                parts = (cut.stop - cut.start) // max(n, 1)
+                size = rows * parts * depth * n
+                if not size:
+                    continue
+                tiles = cols[used : used + size].reshape(rows, parts, depth, n)
+                used += size
+                batches.append(
+                    (
+                        tiles.transpose(2, 0, 1, 3).reshape(c, fh, fw, rows, parts, n),
+                        windows[..., cut].reshape(*windows.shape[:-1], parts, n),
+                        tiles,
+                        maps[:, :, cut].reshape(k, rows, parts, n).transpose(1, 2, 0, 3),
+                    )
+                )
+            return batches
+        whole = rows // self.tile[0] * self.tile[0]
+        for cut, m in ((slice(0, whole), self.tile[0]), (slice(whole, rows), rows - whole)):
+            groups = (cut.stop - cut.start) // max(m, 1)
+            size = groups * depth * m * width
+            if not size:
+                continue
+            tiles = cols[used : used + size].reshape(groups, depth, m, width)
+            used += size
+            batches.append(
+                (
+                    tiles.transpose(1, 0, 2, 3).reshape(c, fh, fw, groups, m, width),
+                    windows[..., cut, :].reshape(*windows.shape[:-2], groups, m, width),
+                    tiles.reshape(groups, depth, m * width),
+                    maps[:, cut].reshape(k, groups, m * width).transpose(1, 0, 2),
+                )
+            )
+        return batches
+
+    def windows(
+        self, band: NDArray[np.floating], geometry: Geometry, rows: int
+    ) -> NDArray[np.floating]:
+        """``(C, F_h, taps, phases, rows, W_out)``: what each kernel cell meets at each output.
+
+        Kernel column ``v`` is ``[:, :, v // phases, v % phases]``; the cells
+        past the kernel's width are not to be read.
+        """
+        (_, wo), (sy, sx), (dy, dx) = geometry.out_shape, geometry.stride, geometry.dilation
+        c, fh = band.shape[0], geometry.kernel_shape[0]
+        s_c, s_row, s_phase, s_col = band.strides
+        shape = (c, fh, self.taps, self.phases, rows, wo)
+        strides = (s_c, dy * s_row, dx * s_col, s_phase, sy * s_row, sx // self.phases * s_col)
+        return as_strided(band, shape, strides, writeable=False)
+
+    def im2col(
+        self, matrix: NDArray[np.floating], windows: NDArray[np.floating], width: int
+    ) -> None:
+        """Copy ``(C, F_h, taps, phases, ...)`` windows to ``(C, F_h, width, ...)`` matrix rows."""
+        whole = width // self.phases  # kernel columns in whole groups of phases
+        c, fh, _, *tile = matrix.shape
+        grouped = matrix[:, :, : whole * self.phases].reshape(c, fh, whole, self.phases, *tile)
+        np.copyto(grouped, windows[:, :, :whole])
+        if whole * self.phases < width:
+            rest = width - whole * self.phases
+            np.copyto(matrix[:, :, whole * self.phases :], windows[:, :, whole, :rest])
+
+
+def _feature_maps(
+    data: NDArray[np.generic],
+    bank: Bank,
+    geometry: Geometry,
+    border: Border,
+    activation: Activation | None,
+    leak: float,
+) -> NDArray[np.floating]:
+    """The ``(K, H_out, W_out)`` maps of ``bank`` over ``(H, W, C)`` data, biased and activated.
+
+    Bands of output rows go to worker threads; each pads its band's input
+    rows channels-first into a reused buffer, then computes the band chunk
+    by chunk: im2col into a reused ``(depth, n)`` matrix, BLAS products of
+    its tiles into the result, then bias and activation while the chunk is
+    in cache.
+    """
+    dtype = work_dtype(data.dtype)
+    if border.mode in ("zero", "constant"):
+        source, pads, fill = data, geometry.pads, border.fill
+    else:
+        # Edge, reflect and wrap borders read the image's far side: pad it all once.
+        source, pads, fill = pad(data, geometry, border), (0, 0, 0, 0), 0.0
+    k, c, fh, fw = bank.shape
+    layout = _Layout.make(geometry, c, k, dtype.itemsize, _cpu_count())
+    depth = c * fh * fw
+    weights = np.ascontiguousarray(bank.weights, dtype=dtype).reshape(k, depth)
+    bias = bank.bias.astype(dtype).reshape(k, 1, 1) if bank.bias.any() else None
+    (ho, wo), sy, reach = geometry.out_shape, geometry.stride[0], geometry.reach[0]
+    out = np.empty((k, ho, wo), dtype=dtype)
+    bands = [(i, min(i + layout.rows, ho)) for i in range(0, ho, layout.rows)]
+    lock = threading.Lock()
+    queue = iter(bands)
+
+    def work() -> None:
+        band = np.empty((c, layout.in_rows, layout.phases, layout.columns), dtype=dtype)
+        cols = np.empty(depth * layout.chunk[0] * layout.chunk[1], dtype=dtype)
+        while True:
+            with lock:
+                rows = next(queue, None)
+            if rows is None:
+                return
+            count = rows[1] - rows[0]
+            needed = (count - 1) * sy + reach
+            _pad_band(band[:, :needed], source, rows[0] * sy, pads, fill)
+            windows = layout.windows(band, geometry, count)
+            for chunk_rows, chunk_cols in layout.chunks(count, wo):
+                maps = out[:, rows[0] + chunk_rows.start : rows[0] + chunk_rows.stop, chunk_cols]
+                chunk = windows[..., chunk_rows, chunk_cols]
+                for matrix, cells, tiles, results in layout.pieces(cols, chunk, maps, fw):
+                    layout.im2col(matrix, cells, fw)
+                    np.matmul(weights, tiles, out=results)
+                if bias is not None:
+                    maps += bias
+                if activation is not None:
+                    maps[...] = activate(maps, activation, leak)
+
+    if layout.workers == 1:
+        work()
+    else:
+        with ThreadPoolExecutor(layout.workers) as executor:
+            for future in [executor.submit(work) for _ in range(layout.workers)]:
+                future.result()
+    return out
+
+
+def _pad_band(
+    band: NDArray[np.floating],
+    source: NDArray[np.generic],
+    first: int,
+    pads: tuple[int, int, int, int],
+    fill: float,
+) -> None:
+    """Fill ``band`` with rows ``first ..`` of ``source`` padded by ``pads``, channels first.
+
+    ``band`` is ``(C, rows, phases, columns)`` (see :class:`_Layout`), its
+    rows inside the padded image; the padding holds ``fill``, and the cells
+    past the padded width (``columns * phases`` may be more) are left as
+    they are.
+    """
+    top, _, left, right = pads
+    height, width, channels = source.shape
+    count, phases = band.shape[1], band.shape[2]
+    # Band rows [start, stop) hold image rows; the others are padding.
+    start = min(max(top - first, 0), count)
+    stop = max(min(top + height - first, count), start)
+    # Image columns [aligned, end) come in whole groups of ``phases``, the first
+    # one in phase 0: they are copied a few rows at a time, reading each row once.
+    aligned = min(-left % phases, width)
+    groups = (width - aligned) // phases
+    end, group0 = aligned + groups * phases, (left + aligned) // phases
+    by_pixel = band.transpose(1, 3, 2, 0)  # (rows, columns, phases, C)
+    step = max(1, _COPY_ELEMENTS // max(1, width * channels))
+    for row in range(start, stop, step):
+        rows = slice(row, min(row + step, stop))
+        image_rows = slice(first + rows.start - top, first + rows.stop - top)
+        np.copyto(
+            by_pixel[rows, group0 : group0 + groups],
+            source[image_rows, aligned:end].reshape(rows.stop - row, groups, phases, channels),
+        )
+    image_rows = slice(first + start - top, first + stop - top)
+    for x in (*range(aligned), *range(end, width)):
+        column, phase = divmod(left + x, phases)
+        np.copyto(band[:, start:stop, phase, column], source[image_rows, x].T)
+    for phase in range(phases):
+        # Padded column m * phases + phase holds image column m * phases + phase - left.
+        inner = -(-(left - phase) // phases), -(-(left + width - phase) // phases)
+        plane = band[:, :, phase, : -(-(left + width + right - phase) // phases)]
+        plane[:, start:stop, : inner[0]] = fill
+        plane[:, start:stop, inner[1] :] = fill
+        plane[:, :start] = fill
+        plane[:, stop:] = fill
+
+
+def _cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _flipped_anchor(
