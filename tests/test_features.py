@@ -603,10 +603,6 @@ def test_bands_and_partial_tiles_on_threads(
     ho, wo = 12, 14
     assert (layout.rows, layout.in_rows, layout.phases, layout.taps) == (5, 11, 2, 2)
     assert layout.workers == (2 if tile_bytes == 0 else 1)
-    if tiles == "part of a row":
-        assert layout.tile_pixels == 5
-    else:
-        assert layout.tile_pixels == 2 * wo
     result = conv_layer(volume, Bank(weights, bias), padding=(1, 2, 0, 1), stride=2)
     expected = tap_layer(volume, weights, bias, pads=(1, 2, 0, 1), stride=(2, 2), dilation=(1, 1))
     assert result.maps.shape == (2, ho, wo)
@@ -694,9 +690,11 @@ def test_threads_only_for_big_layers_of_small_products(monkeypatch: pytest.Monke
     rgb = layout_of(np.zeros((300, 300, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
     assert rgb.workers == 2
     assert rgb.rows == 38  # 300 rows in 8 bands
-    assert rgb.tile_pixels == 300  # 375 pixels of 32 x 75 multiply-adds: a row
+    assert (rgb.tile[0] * rgb.tile[1]) == 300  # 375 pixels of 32 x 75 multiply-adds: a row
     small = layout_of(np.zeros((30, 30, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
     assert small.workers == 1
     deep = layout_of(np.zeros((300, 300, 64)), np.zeros((64, 64, 3, 3)), pads=(1,) * 4, stride=one)
     assert deep.workers == 1
-    assert deep.tile_pixels == 12 * 300  # 16 MiB of 64 x 9 float64 cells a pixel: 12 rows
+    assert (
+        deep.tile[0] * deep.tile[1]
+    ) == 12 * 300  # 16 MiB of 64 x 9 float64 cells a pixel: 12 rows
