@@ -43,19 +43,20 @@ Method = Literal["auto", "direct", "separable", "fft"]
 METHODS: tuple[Method, ...] = ("auto", "direct", "separable", "fft")
 FloatArray = NDArray[np.floating]
 
-# The cost model of choose_method, in nanoseconds per sample and channel,
-# from `python benchmarks/calibrate.py --size 2048` on the 2-core reference
-# machine (two runs, both cores busy; they agreed within 30%, the FFT
-# figure least): a multiply-add of the direct method, an add of a weight of
-# +-1, a separable tap, and a position of the FFT method (per position of
-# the padded input, before the blocks' overlap), plus the FFT's fixed cost.
-# What they decide, there: direct up to 5x5 dense, FFT from 7x7 dense;
-# separable for rank-1 kernels up to about 21x21, FFT beyond (31x31 box:
-# FFT 0.27 s, separable 0.35 s at 2048 x 2048 RGB).
+# The cost model of choose_method, in nanoseconds per sample and channel:
+# a multiply-add of the direct method, an add of a weight of +-1, a
+# separable tap, and a position of the FFT method (per position of the
+# padded input, before the blocks' overlap), plus the FFT's fixed cost.
+# `python benchmarks/calibrate.py` measures them; with both cores busy it
+# overstated the FFT threefold, so _FFT_POSITION is from the quiet full run
+# of benchmarks/RESULTS.md instead (4096 x 4096 RGB: 15x15 random by FFT
+# 0.40 s, 15x15 Gaussian separable 0.87 s, 3x3 sharpen direct 0.14 s after
+# padding). What they decide: direct up to 5x5 sparse kernels, FFT for dense
+# ones from 5x5; separable for rank-1 kernels up to 5x5, FFT beyond.
 _DIRECT_TAP = 0.6
 _DIRECT_UNIT_TAP = 0.3
 _SEPARABLE_TAP = 0.7
-_FFT_POSITION = 25.0
+_FFT_POSITION = 8.0
 _FFT_SETUP = 2e5
 # correlate() pads and filters a large image in bands of about this many
 # bytes of floats: the padding is then one band's copy, made while in cache.
