@@ -92,7 +92,7 @@ _COMPRESSION_NAMES = {
 #: Extra-sample meanings (tag 338).
 _UNSPECIFIED, _ASSOCIATED, _UNASSOCIATED = 0, 1, 2
 
-# Uncompressed bytes per TIFF strip and per block of PNG rows we filter at once.
+# Uncompressed bytes per TIFF strip.
 _STRIP_BYTES = 1 << 16
 
 
