@@ -478,6 +478,7 @@ def small_blocks(
     tile_macs: int,
     min_pixels: int,
     tile_bytes: int = 16 * 2**20,
+    chunk_bytes: int = 1,
     band_bytes: int,
     copy_elements: int = 2**16,
     cpus: int = 3,
@@ -486,6 +487,7 @@ def small_blocks(
     monkeypatch.setattr(layer_module, "_TILE_MACS", tile_macs)
     monkeypatch.setattr(layer_module, "_TILE_MIN_PIXELS", min_pixels)
     monkeypatch.setattr(layer_module, "_TILE_BYTES", tile_bytes)
+    monkeypatch.setattr(layer_module, "_CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(layer_module, "_BAND_BYTES", band_bytes)
     monkeypatch.setattr(layer_module, "_COPY_ELEMENTS", copy_elements)
     monkeypatch.setattr(layer_module, "_PARALLEL_MACS", 0)
@@ -523,6 +525,7 @@ def layout_of(
         st.sampled_from([0, 1, 40, 300, 2000, 900_000]),
         st.sampled_from([1, 2, 5, 256]),
         st.sampled_from([1, 8, 100, 16 * 2**20]),
+        st.sampled_from([1, 500, 3000, 2 * 2**20]),
         st.sampled_from([1, 300, 1000, 4000, 4 * 2**20]),
         st.sampled_from([1, 7, 2**16]),
         st.sampled_from([1, 2, 3]),
@@ -538,7 +541,7 @@ def test_im2col_in_blocks_equals_the_per_tap_formula(
     stride: tuple[int, int],
     dilation: tuple[int, int],
     border: str,
-    blocks: tuple[int, int, int, int, int, int],
+    blocks: tuple[int, int, int, int, int, int, int],
 ) -> None:
     (fh, fw), (dy, dx) = kernel, dilation
     if dy * (fh - 1) + 1 > size[0] + pads[0] + pads[1]:
@@ -552,13 +555,14 @@ def test_im2col_in_blocks_equals_the_per_tap_formula(
     expected = tap_layer(
         volume, weights, bias, pads=pads, stride=stride, dilation=dilation, border=border
     )
-    tile_macs, min_pixels, tile_bytes, band_bytes, copy_elements, cpus = blocks
+    tile_macs, min_pixels, tile_bytes, chunk_bytes, band_bytes, copy_elements, cpus = blocks
     with pytest.MonkeyPatch.context() as monkeypatch:
         small_blocks(
             monkeypatch,
             tile_macs=tile_macs,
             min_pixels=min_pixels,
             tile_bytes=tile_bytes,
+            chunk_bytes=chunk_bytes,
             band_bytes=band_bytes,
             copy_elements=copy_elements,
             cpus=cpus,
@@ -572,40 +576,54 @@ def test_im2col_in_blocks_equals_the_per_tap_formula(
     np.testing.assert_allclose(result.maps, expected, rtol=1e-10, atol=1e-10)
 
 
+# A 23 x 29 x 3 input, 2 kernels 3 x 3, padding (1, 2, 0, 1), stride 2: 12 x 14 outputs. With
+# 2 column phases the kernel is 2 x 2 columns wide (one weighted 0): 36 cells, 72 multiply-adds
+# a pixel. Band rows of 3 channels x 2 phases x 15 columns of float64: 11 rows, 5 output rows.
+CELL = 36 * 8
+
+
 @pytest.mark.parametrize(
-    ("tile_macs", "tile_bytes", "tiles"),
+    ("tile_macs", "tile_bytes", "chunk_bytes", "chunk", "tile", "workers"),
     [
-        # 2 kernels of 3 x 3 x 3: 54 multiply-adds a pixel, so 5 pixels a tile, a row of 14
-        # in 5 + 5 + 4.
-        (54 * 5, 0, "part of a row"),
-        (54 * 30, 0, "whole rows"),  # 2 rows of 14 a tile, a band of 5 rows in 2 + 2 + 1
-        (0, 27 * 8 * 30, "whole rows"),  # too small for threads: tiles of 30 pixels at most
+        # Tiles of 5 pixels, a row in 5 + 5 + 4; chunks of 2 rows (the band's last one 1).
+        (72 * 5, 0, CELL * 28, (2, 14), (1, 5), 2),
+        # Chunks of 2 tiles: a row in 10 + 4.
+        (72 * 5, 0, CELL * 10, (1, 10), (1, 5), 2),
+        # Tiles of 2 rows; chunks of the band's 5 rows: 2 + 2 + 1.
+        (72 * 30, 0, CELL * 84, (5, 14), (2, 14), 2),
+        # Too small for threads (0 multiply-adds): tiles and chunks of 30 pixels, 2 rows.
+        (0, CELL * 30, 1, (2, 14), (2, 14), 1),
     ],
 )
-def test_bands_and_partial_tiles_on_threads(
-    monkeypatch: pytest.MonkeyPatch, tile_macs: int, tile_bytes: int, tiles: str
+def test_bands_chunks_and_partial_tiles_on_threads(
+    monkeypatch: pytest.MonkeyPatch,
+    tile_macs: int,
+    tile_bytes: int,
+    chunk_bytes: int,
+    chunk: tuple[int, int],
+    tile: tuple[int, int],
+    workers: int,
 ) -> None:
     rng = np.random.default_rng(11)
     volume = rng.standard_normal((23, 29, 3))
     weights = rng.standard_normal((2, 3, 3, 3))
     bias = rng.standard_normal(2)
-    # Band rows of 3 channels x 2 phases x 15 columns of float64: 11 rows, 5 output rows.
     small_blocks(
         monkeypatch,
         tile_macs=tile_macs,
         min_pixels=1,
         tile_bytes=tile_bytes,
+        chunk_bytes=chunk_bytes,
         band_bytes=3 * 2 * 15 * 8 * 11,
         copy_elements=40,
         cpus=2,
     )
     layout = layout_of(volume, weights, pads=(1, 2, 0, 1), stride=(2, 2))
-    ho, wo = 12, 14
     assert (layout.rows, layout.in_rows, layout.phases, layout.taps) == (5, 11, 2, 2)
-    assert layout.workers == (2 if tile_bytes == 0 else 1)
+    assert (layout.chunk, layout.tile, layout.workers) == (chunk, tile, workers)
     result = conv_layer(volume, Bank(weights, bias), padding=(1, 2, 0, 1), stride=2)
     expected = tap_layer(volume, weights, bias, pads=(1, 2, 0, 1), stride=(2, 2), dilation=(1, 1))
-    assert result.maps.shape == (2, ho, wo)
+    assert result.maps.shape == (2, 12, 14)
     np.testing.assert_allclose(result.maps, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -690,11 +708,10 @@ def test_threads_only_for_big_layers_of_small_products(monkeypatch: pytest.Monke
     rgb = layout_of(np.zeros((300, 300, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
     assert rgb.workers == 2
     assert rgb.rows == 38  # 300 rows in 8 bands
-    assert (rgb.tile[0] * rgb.tile[1]) == 300  # 375 pixels of 32 x 75 multiply-adds: a row
+    assert rgb.tile == (1, 300)  # 375 pixels of 32 x 75 multiply-adds: a row
+    assert rgb.chunk == (11, 300)  # 2 MiB of 75 float64 cells a pixel: 11 rows
     small = layout_of(np.zeros((30, 30, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
     assert small.workers == 1
     deep = layout_of(np.zeros((300, 300, 64)), np.zeros((64, 64, 3, 3)), pads=(1,) * 4, stride=one)
     assert deep.workers == 1
-    assert (
-        deep.tile[0] * deep.tile[1]
-    ) == 12 * 300  # 16 MiB of 64 x 9 float64 cells a pixel: 12 rows
+    assert deep.tile == deep.chunk == (12, 300)  # 16 MiB of 64 x 9 float64 cells a pixel

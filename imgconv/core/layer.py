@@ -9,28 +9,32 @@ with ``P`` the padded input (the same geometry as ``apply``, KERNELS.md
 section 2), applied as written unless ``flip``. Then an optional activation
 and pooling. A layer of K kernels F x F x C has ``K*F*F*C + K`` parameters.
 
-The sum over channels, kernel cells and kernels is one matrix product per
-tile of output pixels (im2col): the ``F*F*C`` input values under each of
-the tile's ``n`` pixels are copied, from a strided sliding-window view,
-into the rows of a ``(F*F*C, n)`` matrix, and ``(K, F*F*C) @ (F*F*C, n)``
-(BLAS) writes the tile's ``K`` maps straight into the ``(K, H_out, W_out)``
-result, so no Python loop runs over kernels, channels or kernel cells, and
-the result needs no transposing copy. Per tap, ``(H_out*W_out, C) @ (C, K)``
-would be a skinny product BLAS does badly for C = 3.
+The sum over channels, kernel cells and kernels is a matrix product (im2col):
+the ``F*F*C`` input values under each of ``n`` output pixels are copied,
+from a strided sliding-window view, into the rows of a ``(F*F*C, n)``
+matrix, and ``(K, F*F*C) @ (F*F*C, n)`` (BLAS) writes the ``K`` maps of
+those pixels straight into the ``(K, H_out, W_out)`` result. No Python loop
+runs over kernels, channels or kernel cells, and the result needs no
+transposing copy. (A product per kernel cell, ``(H_out*W_out, C) @ (C, K)``,
+is skinny for C = 3, and BLAS does it badly.)
 
 Memory stays bounded: the input is padded (and turned channels-first) a
-band of rows at a time, into a reused buffer of about ``_BAND_BYTES``, and
-the im2col matrix is one reused buffer per thread; besides the maps, the
-only full-size copy is of an input padded with an edge, reflect or wrap
-border. For a layer with few multiply-adds per pixel (an RGB image, a few
-small kernels) a tile holds about ``_TILE_MACS`` of them: its matrix stays
-in cache, and BLAS runs each product on one thread, so the bands go to one
-worker thread per CPU (NumPy's copies and BLAS release the GIL) and the
-cores share the copies as well as the products. A deeper layer has tiles
-of about ``_TILE_BYTES`` of matrix, big products that BLAS spreads over
-the cores itself. With a column stride, the padded band is stored split by
-column phase, so that the im2col copies read contiguous memory (see
+band of rows at a time into a reused buffer of about ``_BAND_BYTES``, and
+im2col'd a chunk of outputs at a time into a reused matrix; besides the
+maps, the only full-size array is an input padded with an edge, reflect or
+wrap border. With a column stride the band is stored split by column
+phase, so that the im2col copies read contiguous memory (see
 :class:`_Layout`).
+
+For a layer with few multiply-adds per pixel (an RGB image, a few small
+kernels) each BLAS product is a tile of about ``_TILE_MACS``, which BLAS
+runs on one thread, so bands go to one worker thread per CPU, and the
+cores share the copies as well as the products. A chunk (about
+``_CHUNK_BYTES``, the size of a core's L2 cache) is one copy and one
+batched product: NumPy releases the GIL for each call, and a thread that
+takes it back every few microseconds spends its time waiting for it. A
+deeper layer has tiles of about ``_TILE_BYTES`` of matrix, big products
+that BLAS spreads over the cores itself.
 """
 
 from __future__ import annotations
@@ -275,10 +279,12 @@ _TILE_MACS = 900_000
 #: matrix instead, each product big enough for BLAS to spread over the cores.
 _TILE_MIN_PIXELS = 256
 _TILE_BYTES = 16 * 2**20
-#: Bytes of im2col matrix made at a time for small tiles: the products of a
-#: chunk of tiles are one NumPy call (a batch of BLAS calls), so that a thread
-#: takes the GIL back rarely; the matrix stays in the CPU's L2 cache.
-_CHUNK_BYTES = 2**20
+#: Bytes of im2col matrix made at a time for small tiles. The copy, and the
+#: products of the chunk's tiles (a batch of BLAS calls), are one NumPy call
+#: each: a thread that takes the GIL back every few microseconds waits for
+#: it more than it works, so the calls are long, yet the matrix stays about
+#: the size of a core's L2 cache.
+_CHUNK_BYTES = 2 * 2**20
 #: Bytes of padded, channels-first input a worker holds at a time.
 _BAND_BYTES = 4 * 2**20
 #: Input values copied at a time when padding a band (a few rows of a wide image).
@@ -298,8 +304,9 @@ class _Layout:
     phases)``. With a column stride ``s`` > 1 (and no column dilation) there
     are ``s`` phases, so that the values a kernel column meets along an
     output row are adjacent and the im2col copies read contiguous memory:
-    kernel column ``v`` reads phase ``v % s`` from column ``v // s`` on,
-    ``taps`` being the number of such columns.
+    kernel column ``v`` reads phase ``v % s`` from column ``v // s`` on. The
+    kernel is then ``width = taps * phases`` columns wide, the columns past
+    its own weighted 0 (so that one copy makes a chunk's matrix).
 
     A band is ``rows`` output rows. Its outputs are im2col'd a ``chunk`` of
     ``(rows, columns)`` at a time: whole rows, or part of one row. A chunk
@@ -319,6 +326,11 @@ class _Layout:
     tile: tuple[int, int]
     workers: int
 
+    @property
+    def width(self) -> int:
+        """Kernel columns in the im2col matrix, the kernel's and the ones weighted 0."""
+        return self.taps * self.phases
+
     @classmethod
     def make(
         cls, geometry: Geometry, channels: int, kernels: int, itemsize: int, cpus: int
@@ -328,10 +340,11 @@ class _Layout:
         (fh, fw), reach = geometry.kernel_shape, geometry.reach[0]
         phases = sx if dx == 1 else 1
         taps = -(-fw // phases)
-        columns = -(-geometry.padded_shape[1] // phases)
+        # The last output column's last tap is the farthest column read.
+        columns = max(-(-geometry.padded_shape[1] // phases), (wo - 1) * (sx // phases) + taps)
         row_bytes = channels * phases * columns * itemsize
         rows = max(1, min(ho, (_BAND_BYTES // row_bytes - reach) // sy + 1))
-        depth = channels * fh * fw
+        depth = channels * fh * taps * phases
         pixels = _TILE_MACS // (kernels * depth)
         workers = 1
         if pixels < _TILE_MIN_PIXELS:
@@ -366,26 +379,21 @@ class _Layout:
         ]
 
     def pieces(
-        self,
-        cols: NDArray[np.floating],
-        windows: NDArray[np.floating],
-        maps: NDArray[np.floating],
-        fw: int,
+        self, cols: NDArray[np.floating], windows: NDArray[np.floating], maps: NDArray[np.floating]
     ) -> list[tuple[NDArray[np.floating], ...]]:
-        """How to compute a chunk: ``(im2col, windows, tiles, results)`` for each batch of tiles.
+        """How to compute a chunk: ``(im2col, cells, tiles, results)`` per batch of tiles.
 
-        ``windows`` are the chunk's ``(C, F_h, taps, phases, R, W)``, ``maps``
-        its ``(K, R, W)`` outputs, ``fw`` the kernel's width. A batch is tiles
-        of one shape:
+        ``windows`` are the chunk's ``(C, F_h, taps, phases, R, W)`` and
+        ``maps`` its ``(K, R, W)`` outputs. A batch is tiles of one shape;
         ``tiles`` holds their ``(depth, n)`` matrices, each contiguous in
-        ``cols``, for one call ``matmul(weights, tiles, out=results)``;
-        ``im2col`` is ``tiles`` seen as ``(C, F_h, F_w, ...)`` like
-        ``windows``, for :meth:`im2col`.
+        ``cols``, for one ``matmul(weights, tiles, out=results)``, after
+        ``copyto(im2col, cells)``: ``im2col`` is ``tiles`` seen as
+        ``windows`` are, ``cells`` those windows.
         """
-        c, fh, *_, rows, width = windows.shape
-        k, depth, used = maps.shape[0], c * fh * fw, 0
+        c, fh, taps, phases, rows, width = windows.shape
+        k, depth, used = maps.shape[0], c * fh * taps * phases, 0
         batches: list[tuple[NDArray[np.floating], ...]] = []
-        if self.tile[1] < width:  # parts of rows, the last part of each row shorter
+        if self.tile[1] < width:  # parts of rows, the last part of each row maybe shorter
             whole = width // self.tile[1] * self.tile[1]
             for cut, n in ((slice(0, whole), self.tile[1]), (slice(whole, width), width - whole)):
                 parts = (cut.stop - cut.start) // max(n, 1)
@@ -396,13 +404,14 @@ class _Layout:
                 used += size
                 batches.append(
                     (
-                        tiles.transpose(2, 0, 1, 3).reshape(c, fh, fw, rows, parts, n),
+                        tiles.transpose(2, 0, 1, 3).reshape(c, fh, taps, phases, rows, parts, n),
                         windows[..., cut].reshape(*windows.shape[:-1], parts, n),
                         tiles,
                         maps[:, :, cut].reshape(k, rows, parts, n).transpose(1, 2, 0, 3),
                     )
                 )
             return batches
+        # Groups of whole rows, then the rows left.
         whole = rows // self.tile[0] * self.tile[0]
         for cut, m in ((slice(0, whole), self.tile[0]), (slice(whole, rows), rows - whole)):
             groups = (cut.stop - cut.start) // max(m, 1)
@@ -413,7 +422,7 @@ class _Layout:
             used += size
             batches.append(
                 (
-                    tiles.transpose(1, 0, 2, 3).reshape(c, fh, fw, groups, m, width),
+                    tiles.transpose(1, 0, 2, 3).reshape(c, fh, taps, phases, groups, m, width),
                     windows[..., cut, :].reshape(*windows.shape[:-2], groups, m, width),
                     tiles.reshape(groups, depth, m * width),
                     maps[:, cut].reshape(k, groups, m * width).transpose(1, 0, 2),
@@ -426,8 +435,7 @@ class _Layout:
     ) -> NDArray[np.floating]:
         """``(C, F_h, taps, phases, rows, W_out)``: what each kernel cell meets at each output.
 
-        Kernel column ``v`` is ``[:, :, v // phases, v % phases]``; the cells
-        past the kernel's width are not to be read.
+        Kernel column ``v`` is ``[:, :, v // phases, v % phases]``.
         """
         (_, wo), (sy, sx), (dy, dx) = geometry.out_shape, geometry.stride, geometry.dilation
         c, fh = band.shape[0], geometry.kernel_shape[0]
@@ -435,18 +443,6 @@ class _Layout:
         shape = (c, fh, self.taps, self.phases, rows, wo)
         strides = (s_c, dy * s_row, dx * s_col, s_phase, sy * s_row, sx // self.phases * s_col)
         return as_strided(band, shape, strides, writeable=False)
-
-    def im2col(
-        self, matrix: NDArray[np.floating], windows: NDArray[np.floating], width: int
-    ) -> None:
-        """Copy ``(C, F_h, taps, phases, ...)`` windows to ``(C, F_h, width, ...)`` matrix rows."""
-        whole = width // self.phases  # kernel columns in whole groups of phases
-        c, fh, _, *tile = matrix.shape
-        grouped = matrix[:, :, : whole * self.phases].reshape(c, fh, whole, self.phases, *tile)
-        np.copyto(grouped, windows[:, :, :whole])
-        if whole * self.phases < width:
-            rest = width - whole * self.phases
-            np.copyto(matrix[:, :, whole * self.phases :], windows[:, :, whole, :rest])
 
 
 def _feature_maps(
@@ -461,9 +457,8 @@ def _feature_maps(
 
     Bands of output rows go to worker threads; each pads its band's input
     rows channels-first into a reused buffer, then computes the band chunk
-    by chunk: im2col into a reused ``(depth, n)`` matrix, BLAS products of
-    its tiles into the result, then bias and activation while the chunk is
-    in cache.
+    by chunk (im2col into a reused matrix, BLAS products of its tiles into
+    the result), then adds the bias and applies the activation.
     """
     dtype = work_dtype(data.dtype)
     if border.mode in ("zero", "constant"):
@@ -473,8 +468,10 @@ def _feature_maps(
         source, pads, fill = pad(data, geometry, border), (0, 0, 0, 0), 0.0
     k, c, fh, fw = bank.shape
     layout = _Layout.make(geometry, c, k, dtype.itemsize, _cpu_count())
-    depth = c * fh * fw
-    weights = np.ascontiguousarray(bank.weights, dtype=dtype).reshape(k, depth)
+    weights = np.zeros((k, c, fh, layout.width), dtype=dtype)
+    weights[..., :fw] = bank.weights
+    depth = c * fh * layout.width
+    weights = weights.reshape(k, depth)
     bias = bank.bias.astype(dtype).reshape(k, 1, 1) if bank.bias.any() else None
     (ho, wo), sy, reach = geometry.out_shape, geometry.stride[0], geometry.reach[0]
     out = np.empty((k, ho, wo), dtype=dtype)
@@ -483,7 +480,8 @@ def _feature_maps(
     queue = iter(bands)
 
     def work() -> None:
-        band = np.empty((c, layout.in_rows, layout.phases, layout.columns), dtype=dtype)
+        # Zeros: the cells past the padded width meet only weights of 0.
+        band = np.zeros((c, layout.in_rows, layout.phases, layout.columns), dtype=dtype)
         cols = np.empty(depth * layout.chunk[0] * layout.chunk[1], dtype=dtype)
         while True:
             with lock:
@@ -497,13 +495,14 @@ def _feature_maps(
             for chunk_rows, chunk_cols in layout.chunks(count, wo):
                 maps = out[:, rows[0] + chunk_rows.start : rows[0] + chunk_rows.stop, chunk_cols]
                 chunk = windows[..., chunk_rows, chunk_cols]
-                for matrix, cells, tiles, results in layout.pieces(cols, chunk, maps, fw):
-                    layout.im2col(matrix, cells, fw)
+                for matrix, cells, tiles, results in layout.pieces(cols, chunk, maps):
+                    np.copyto(matrix, cells)
                     np.matmul(weights, tiles, out=results)
-                if bias is not None:
-                    maps += bias
-                if activation is not None:
-                    maps[...] = activate(maps, activation, leak)
+            maps = out[:, rows[0] : rows[1]]
+            if bias is not None:
+                maps += bias
+            if activation is not None:
+                maps[...] = activate(maps, activation, leak)
 
     if layout.workers == 1:
         work()
