@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
 from . import spatial, spectral
-from .geometry import Geometry, bands, plan
+from .geometry import Geometry, band_rows, bands, plan
 from .kernels import Kernel
 from .vocab import Border, Padding, parse_anchor
 
@@ -218,7 +218,7 @@ def _in_bands(
     ho, wo = geometry.out_shape
     out = np.empty((ho, wo, *data.shape[2:]), dtype=work_dtype(data.dtype))
     row_bytes = max(1, data[:1].size * out.itemsize)
-    height = max(1, (BAND_BYTES // row_bytes - geometry.reach[0]) // geometry.stride[0] + 1)
+    height = band_rows(geometry, row_bytes, BAND_BYTES)
     if method == "fft":
         height = spectral.aligned_band(height, geometry)
     for first, stop, rows, pads in bands(geometry, height):

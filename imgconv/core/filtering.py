@@ -35,7 +35,7 @@ from .convolve import (
     sample,
     work_dtype,
 )
-from .geometry import Geometry, GeometryOptions, bands, plan
+from .geometry import Geometry, GeometryOptions, band_rows, bands, plan
 from .kernels import COMBINES, Combine, Kernel, KernelSet, kernels_of
 from .mapping import DEPTHS, DepthName, MapMode, depth_of, map_values, units
 from .spectral import aligned_band
@@ -480,12 +480,12 @@ def _filter_bands(data: NDArray[np.generic], job: _Job, keep_maps: bool) -> Resu
     settings = job.settings
     kernel = _oriented(job.kernels.kernels[0], settings)
     geometry = _geometry_for(data.shape, kernel, settings)
-    ho, sy, reach = geometry.out_shape[0], geometry.stride[0], geometry.reach[0]
+    ho = geometry.out_shape[0]
     method = settings.method
     if method == "auto":
         method = choose_method(kernel.matrix, geometry)
     row_bytes = max(1, data[:1].size * work_dtype(data.dtype).itemsize)
-    height = max(1, (BAND_BYTES // row_bytes - reach) // sy + 1)
+    height = band_rows(geometry, row_bytes, BAND_BYTES)
     if method == "fft":
         height = aligned_band(height, geometry)
     # The kernels turned once, here; each band applies them as they are.

@@ -182,6 +182,20 @@ def plan(
     )
 
 
+def band_rows(geometry: Geometry, row_bytes: int, budget: int) -> int:
+    """Output rows per band, so that a band's input rows take about ``budget`` bytes.
+
+    ``row_bytes`` is what one input row takes; a band reads the kernel's
+    reach plus a stride per further output row.
+
+    Examples
+    --------
+    >>> band_rows(plan((100, 10), (3, 3)), 40, 400)
+    8
+    """
+    return max(1, (budget // max(1, row_bytes) - geometry.reach[0]) // geometry.stride[0] + 1)
+
+
 def bands(geometry: Geometry, height: int) -> list[tuple[int, int, slice, Padding]]:
     """Cut the output into bands of about ``height`` rows, each computable on its own.
 

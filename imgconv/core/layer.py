@@ -52,7 +52,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
 from .convolve import pad, work_dtype
-from .geometry import Geometry, GeometryOptions, plan
+from .geometry import Geometry, GeometryOptions, band_rows, plan
 from .kernels import Bank, KernelSet
 from .vocab import Border, Padding, parse_anchor, parse_pair
 
@@ -343,7 +343,7 @@ class _Layout:
         # The last output column's last tap is the farthest column read.
         columns = max(-(-geometry.padded_shape[1] // phases), (wo - 1) * (sx // phases) + taps)
         row_bytes = channels * phases * columns * itemsize
-        rows = max(1, min(ho, (_BAND_BYTES // row_bytes - reach) // sy + 1))
+        rows = min(ho, band_rows(geometry, row_bytes, _BAND_BYTES))
         depth = channels * fh * taps * phases
         pixels = _TILE_MACS // (kernels * depth)
         workers = 1
