@@ -17,9 +17,9 @@ pixels and the float feature maps out. The steps, in order:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Unpack
+from typing import Any, Literal, Protocol, Unpack
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,7 +38,7 @@ from .convolve import (
 from .geometry import Geometry, GeometryOptions, band_rows, bands, plan
 from .kernels import COMBINES, Combine, Kernel, KernelSet, kernels_of
 from .mapping import DEPTHS, DepthName, MapMode, depth_of, map_values, units
-from .spectral import aligned_band
+from .spectral import aligned_band, whole_image_blocks
 from .vocab import Border, Padding, parse_anchor, parse_pair
 
 AlphaMode = Literal["weighted", "filter", "plain", "keep"]
@@ -55,6 +55,11 @@ DEFAULT_BANDS: dict[int, tuple[str, ...]] = {
     3: ("R", "G", "B"),
     4: ("R", "G", "B", "A"),
 }
+
+#: A whole-plane operation run instead of the kernels (deconvolution): the
+#: planes to filter, ``(H, W, c)`` floats in working units, in; the same
+#: shape out. See ``transform`` in :class:`FilterOptions`.
+PlaneTransform = Callable[[NDArray[np.float64]], NDArray[np.floating]]
 
 # Where less than this share of a kernel's absolute weight falls on opaque
 # pixels, alpha weighting leaves the colour as it was instead of dividing
@@ -205,6 +210,9 @@ def filter_planes(
     settings: Settings,
     *,
     alpha_max: float,
+    transform: PlaneTransform | None = None,
+    whole: Geometry | None = None,
+    opaque: bool | None = None,
 ) -> Filtered:
     """Filter ``(H, W, C)`` planes in working units with a kernel set.
 
@@ -220,6 +228,14 @@ def filter_planes(
         Geometry, border, channel and alpha modes.
     alpha_max : float
         The value of a fully opaque alpha in working units.
+    transform : callable, optional
+        Run on the planes instead of the kernels (see :class:`FilterOptions`).
+    whole : Geometry, optional
+        When ``planes`` are a band of a larger image: the whole image's
+        geometry, from which the methods are chosen, as for the whole.
+    opaque : bool, optional
+        When ``planes`` are a band: whether the whole image is fully opaque
+        (then alpha weighting is skipped, as it is for the whole image).
     """
     bands = tuple(bands)
     has_alpha = bands[-1] == "A"
@@ -249,9 +265,13 @@ def filter_planes(
     geometry = _shared_geometry(planes.shape[:2], kernel_list, settings)
     opacity = None if alpha is None else alpha / planes.dtype.type(alpha_max)
     weighting = opacity is not None and settings.alpha in ("weighted", "filter")
-    if weighting and opacity is not None and float(opacity.min()) >= 1:
+    if (
+        weighting
+        and opacity is not None
+        and (opaque if opaque is not None else _fully_opaque(opacity))
+    ):
         weighting = False  # fully opaque: weighting changes nothing
-    applier = _Applier(kernel_list, kernels, settings, alpha_max)
+    applier = _Applier(kernel_list, kernels, settings, alpha_max, transform, whole)
     result = applier.apply(targets, opacity if weighting else None)
 
     # 3. Assemble the output bands.
@@ -312,6 +332,11 @@ class FilterOptions(GeometryOptions, total=False):
     depth: DepthName | None
     method: str
     keep_maps: bool
+    #: Run on the planes to filter instead of the kernels; channels, alpha
+    #: (premultiplied, then divided by the transformed alpha) and mapping as
+    #: usual. The kernel then only names the job, and the geometry must keep
+    #: the image's size (``same`` padding, stride 1).
+    transform: PlaneTransform | None
 
 
 def filter_image(
@@ -369,15 +394,28 @@ def filter_image(
     data = np.asarray(image)
     if data.ndim == 2:
         data = data[..., None]
-    if data.ndim != 3 or data.shape[2] < 1:
-        msg = f"image has shape {np.shape(image)}; expected (H, W) or (H, W, C)"
+    job = _job_for(data.shape, data.dtype, kernel, options)
+    if _in_bands(data, job):
+        return _filter_bands(data, job, options.get("keep_maps", True))
+    return _filter_whole(data, job)
+
+
+def _job_for(
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any],
+    kernel: KernelSet | Kernel | ArrayLike,
+    options: FilterOptions,
+) -> _Job:
+    """What :func:`filter_image` decides from its options, for any part of the image."""
+    if len(shape) != 3 or shape[2] < 1:
+        msg = f"image has shape {shape}; expected (H, W) or (H, W, C)"
         raise GeometryError(msg)
     bands = options.get("bands")
-    band_names = tuple(b.upper() for b in bands) if bands else DEFAULT_BANDS.get(data.shape[2])
-    if band_names is None or len(band_names) != data.shape[2]:
-        msg = f"image has {data.shape[2]} channels; name them with bands=, e.g. ('R', 'G', 'B')"
+    band_names = tuple(b.upper() for b in bands) if bands else DEFAULT_BANDS.get(shape[2])
+    if band_names is None or len(band_names) != shape[2]:
+        msg = f"image has {shape[2]} channels; name them with bands=, e.g. ('R', 'G', 'B')"
         raise UsageError(msg)
-    source = depth_of(data.dtype)
+    source = depth_of(dtype)
     map_mode = options.get("map")
     target = _output_depth(source.name, options.get("depth"), map_mode)
     mode: MapMode = map_mode or ("raw" if target == "float" else "clip")
@@ -401,14 +439,12 @@ def filter_image(
         normalize=options.get("normalize", False),
     )
     kernel_set = with_combine(kernel_set, options.get("combine"))
-    keep_maps = options.get("keep_maps", True)
     if kernel_set.combine == "stack":
         msg = "combine 'stack' keeps one map per kernel; use filter_stack() for it"
         raise UsageError(msg)
-    job = _Job(band_names, kernel_set, settings, mode, target, factor, maximum)
-    if _in_bands(data, job):
-        return _filter_bands(data, job, keep_maps)
-    return _filter_whole(data, job)
+    return _Job(
+        band_names, kernel_set, settings, mode, target, factor, maximum, options.get("transform")
+    )
 
 
 @dataclass(frozen=True)
@@ -422,9 +458,15 @@ class _Job:
     target: DepthName
     factor: float
     maximum: float
+    transform: PlaneTransform | None = None
 
 
-def _filter_whole(data: NDArray[np.generic], job: _Job) -> Result:
+def _filter_whole(
+    data: NDArray[np.generic],
+    job: _Job,
+    whole: Geometry | None = None,
+    opaque: bool | None = None,
+) -> Result:
     planes = data.astype(work_dtype(data.dtype))
     if job.factor != 1:
         planes *= planes.dtype.type(job.factor)
@@ -434,7 +476,14 @@ def _filter_whole(data: NDArray[np.generic], job: _Job) -> Result:
             filtered = _chain(planes, job.bands, job.kernels, job.settings, job.maximum)
         else:
             filtered = filter_planes(
-                planes, job.bands, job.kernels, job.settings, alpha_max=job.maximum
+                planes,
+                job.bands,
+                job.kernels,
+                job.settings,
+                alpha_max=job.maximum,
+                transform=job.transform,
+                whole=whole,
+                opaque=opaque,
             )
         _check_finite(filtered.maps, planes)
         pixels = map_planes(filtered, job.mode, job.target, job.maximum)
@@ -451,52 +500,192 @@ BAND_BYTES = 8 << 20
 
 
 def _in_bands(data: NDArray[np.generic], job: _Job) -> bool:
-    """Whether to filter in bands: a large image, and a job whose rows are independent.
+    """Whether to filter in bands: a large image, and a job whose rows are independent."""
+    large = data.size * work_dtype(data.dtype).itemsize > 2 * BAND_BYTES
+    return large and _unbandable(job) is None
 
-    Not for ``--map normalize`` (one stretch over the whole result), chains
-    (each step would need the next one's margin), kernels of several shapes
-    (their paddings differ), or wrap borders (their margin rows come from the
-    far edge).
+
+def _unbandable(job: _Job) -> str | None:
+    """Why ``job`` needs the whole image at once, or None if bands of rows will do.
+
+    ``--map normalize`` stretches the whole result at once; a chain's every
+    step would need the next one's margin; kernels of several shapes pad
+    differently; a transform (deconvolution) works on whole planes.
     """
-    kernels = job.kernels.kernels
-    return (
-        data.size * work_dtype(data.dtype).itemsize > 2 * BAND_BYTES
-        and job.mode != "normalize"
-        and job.kernels.combine != "chain"
-        and len({(k.shape, k.origin) for k in kernels}) == 1
-        and job.settings.border.mode != "wrap"
-    )
+    if job.mode == "normalize":
+        return "--map normalize stretches the whole result at once"
+    if job.kernels.combine == "chain":
+        return "--combine chain filters each kernel's whole result"
+    if len({(k.shape, k.origin) for k in job.kernels.kernels}) > 1:
+        return "its kernels have different shapes"
+    if job.transform is not None:
+        return "the operation works on whole planes"
+    return None
+
+
+@dataclass(frozen=True)
+class _BandPlan:
+    """How an image of ``shape`` is filtered band by band, each band as the whole would be."""
+
+    job: _Job
+    whole: Geometry
+    height: int
+    fft: bool
+
+
+def _band_plan(
+    shape: tuple[int, ...], dtype: np.dtype[np.generic], job: _Job, budget: int
+) -> _BandPlan:
+    reason = _unbandable(job)
+    if reason is not None:
+        msg = f"this job cannot be filtered in parts of the image: {reason}"
+        raise UsageError(msg)
+    settings = job.settings
+    kernels = [_oriented(k, settings) for k in job.kernels.kernels]
+    whole = _geometry_for(shape, kernels[0], settings)
+    row_bytes = max(1, shape[1] * shape[2] * work_dtype(dtype).itemsize)
+    height = band_rows(whole, row_bytes, budget)
+    fft = _uses_fft(kernels, settings, whole)
+    if fft:
+        height = aligned_band(height, whole)
+    # The kernels turned once, here; each band applies them as they are.
+    oriented = job.kernels.map_kernels(lambda k: _oriented(k, settings))
+    return _BandPlan(replace(job, kernels=oriented), whole, height, fft)
+
+
+def _uses_fft(kernels: list[Kernel], settings: Settings, whole: Geometry) -> bool:
+    """Whether a kernel (or its alpha share) goes through the FFT, whose blocks bands must share."""
+    if settings.method != "auto":
+        return settings.method == "fft"
+    for kernel in kernels:
+        magnitude = np.abs(kernel.matrix)
+        for matrix in (kernel.matrix, magnitude / max(float(magnitude.sum()), 1e-300)):
+            if choose_method(matrix, whole) == "fft":
+                return True
+    return False
+
+
+RowReader = Callable[[int, int], NDArray[np.generic]]
+
+
+def _band(plan: _BandPlan, read: RowReader, first: int, stop: int, opaque: bool | None) -> Result:
+    """Output rows ``first:stop`` of the whole image's result, from the rows ``read`` gives.
+
+    The band reads the image rows its outputs' windows cover. Past the
+    image's top or bottom, an ``edge``, ``reflect``, ``reflect101`` or
+    ``wrap`` border is made by reading the rows the border repeats (what
+    padding the whole image copies), and a ``zero`` or ``constant`` border
+    by padding the band itself. Methods are chosen for the whole image, and
+    the FFT uses the whole image's blocks: a band computes its rows to the
+    same bits as the whole image does.
+    """
+    job, whole = plan.job, plan.whole
+    (sy, _), (ry, _) = whole.stride, whole.reach
+    top, bottom, left, right = whole.pads
+    rows = whole.in_shape[0]
+    # Image rows under the band's windows (negative or >= rows: padding).
+    start, end = first * sy - top, (stop - 1) * sy + ry - top
+    if plan.fft:
+        # The rows up to its last FFT block's end too, unsampled with a stride,
+        # so that the block holds what the whole image's holds.
+        end = min(end + sy - 1, rows + bottom)
+    border = job.settings.border
+    if border.mode in ("zero", "constant"):
+        low, high = max(0, start), min(rows, end)
+        if low >= high:
+            msg = (
+                f"output rows {first} to {stop - 1} read only padding, no image row; "
+                "filter in larger bands"
+            )
+            raise GeometryError(msg)
+        data = read(low, high)
+        pads = Padding("explicit", low - start, end - high, left, right)
+    else:
+        data = _gather(read, border_rows(np.arange(start, end), rows, border))
+        pads = Padding("explicit", 0, 0, left, right)
+    settings = replace(job.settings, padding=pads, anchor=None, flip=False)
+    with whole_image_blocks(whole):
+        return _filter_whole(data, replace(job, settings=settings), whole, opaque)
+
+
+def border_rows(index: NDArray[np.intp], count: int, border: Border) -> NDArray[np.intp]:
+    """The image rows (0..count-1) that padding with ``border`` copies to rows ``index``.
+
+    For the borders that copy image pixels (not ``zero`` or ``constant``);
+    the same rows ``np.pad`` copies, however wide the padding.
+
+    Examples
+    --------
+    >>> border_rows(np.arange(-3, 6), 3, Border("reflect")).tolist()
+    [2, 1, 0, 0, 1, 2, 2, 1, 0]
+    >>> border_rows(np.arange(-3, 6), 3, Border("reflect101")).tolist()
+    [1, 2, 1, 0, 1, 2, 1, 0, 1]
+    """
+    mode = border.mode
+    if mode == "edge":
+        return np.clip(index, 0, count - 1)
+    if mode == "wrap":
+        return np.mod(index, count)
+    if mode == "reflect":  # ... c b a | a b c | c b a ...
+        folded = np.mod(index, 2 * count)
+        return np.where(folded < count, folded, 2 * count - 1 - folded)
+    if mode == "reflect101":  # ... c b | a b c | b a ...
+        if count == 1:
+            return np.zeros_like(index)
+        folded = np.mod(index, 2 * count - 2)
+        return np.where(folded < count, folded, 2 * count - 2 - folded)
+    msg = f"a {mode} border adds new values; it copies no image rows"
+    raise ValueError(msg)
+
+
+def _gather(read: RowReader, index: NDArray[np.intp]) -> NDArray[np.generic]:
+    """Rows ``index`` of the image, read as few contiguous runs."""
+    breaks = np.flatnonzero(np.diff(index) != 1) + 1
+    runs = np.split(index, breaks)
+    parts = [read(int(run[0]), int(run[-1]) + 1) for run in runs]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _opaque(read: RowReader, rows: int, job: _Job, step: int) -> bool | None:
+    """Whether the whole image is opaque, decided as :func:`filter_planes` does; None if moot."""
+    if job.bands[-1] != "A" or job.settings.alpha not in ("weighted", "filter"):
+        return None
+    for first in range(0, rows, step):
+        chunk = read(first, min(rows, first + step))[..., -1]
+        alpha = chunk.astype(work_dtype(chunk.dtype))
+        if job.factor != 1:
+            alpha *= alpha.dtype.type(job.factor)
+        if not _fully_opaque(alpha / alpha.dtype.type(job.maximum)):
+            return False
+    return True
+
+
+def _reader(data: NDArray[np.generic], start: int = 0) -> RowReader:
+    """Rows ``a:b`` of an image of which ``data`` holds the rows from ``start``."""
+
+    def read(a: int, b: int) -> NDArray[np.generic]:
+        if a < start or b > start + len(data):
+            msg = (
+                f"rows {a} to {b - 1} are needed, and the window holds rows {start} to "
+                f"{start + len(data) - 1}; expected a window with the kernel's reach"
+            )
+            raise GeometryError(msg)
+        return data[a - start : b - start]
+
+    return read
 
 
 def _filter_bands(data: NDArray[np.generic], job: _Job, keep_maps: bool) -> Result:
-    """:func:`filter_image` band by band of output rows; the same numbers.
-
-    Each band reads the input rows under its kernels and is filtered with
-    the padding its rows need: the image's own top (bottom) padding for a
-    band at the top (bottom) edge, none in between, where the neighbouring
-    rows are real. The method is chosen once, for the whole image, so every
-    band computes as the whole would; FFT bands start on the FFT block grid.
-    """
-    settings = job.settings
-    kernel = _oriented(job.kernels.kernels[0], settings)
-    geometry = _geometry_for(data.shape, kernel, settings)
-    ho = geometry.out_shape[0]
-    method = settings.method
-    if method == "auto":
-        method = choose_method(kernel.matrix, geometry)
-    row_bytes = max(1, data[:1].size * work_dtype(data.dtype).itemsize)
-    height = band_rows(geometry, row_bytes, BAND_BYTES)
-    if method == "fft":
-        height = aligned_band(height, geometry)
-    # The kernels turned once, here; each band applies them as they are.
-    oriented = job.kernels.map_kernels(lambda k: _oriented(k, settings))
+    """:func:`filter_image` band by band of output rows; the same numbers, to the bit."""
+    plan = _band_plan(data.shape, data.dtype, job, BAND_BYTES)
+    read = _reader(data)
+    opaque = _opaque(read, data.shape[0], job, plan.height)
+    ho = plan.whole.out_shape[0]
     pixels: NDArray[np.generic] | None = None
     maps: FloatArray | None = None
     last: Result | None = None
-    for first, stop, rows, pads in bands(geometry, height):
-        band_settings = replace(settings, padding=pads, anchor=None, flip=False, method=method)
-        band = data[rows]
-        last = _filter_whole(band, replace(job, kernels=oriented, settings=band_settings))
+    for first, stop, _, _ in bands(plan.whole, plan.height):
+        last = _band(plan, read, first, stop, opaque)
         if pixels is None:
             pixels = np.empty((ho, *last.pixels.shape[1:]), dtype=last.pixels.dtype)
             if keep_maps:
@@ -509,9 +698,268 @@ def _filter_bands(data: NDArray[np.generic], job: _Job, keep_maps: bool) -> Resu
     assert last is not None
     whole = maps if maps is not None else np.empty((0, 0, len(last.bands)), np.float32)
     filtered = Filtered(
-        whole, last.filtered.bands, last.filtered.filtered, geometry, last.filtered.methods
+        whole, last.filtered.bands, last.filtered.filtered, plan.whole, last.filtered.methods
     )
     return Result(pixels, last.bands, last.depth, filtered)
+
+
+class RowSource(Protocol):
+    """An image read by rows: a NumPy array, a memory map, or a file read by strips."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(H, W)`` or ``(H, W, C)``."""
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The samples' type."""
+
+    def __getitem__(self, rows: slice, /) -> Any:
+        """Rows ``rows.start`` to ``rows.stop - 1``, as an array."""
+
+
+class RowSink(Protocol):
+    """Where output rows go, band after band, top to bottom."""
+
+    def __setitem__(self, rows: slice, value: NDArray[Any], /) -> None:
+        """Store output rows ``rows.start`` to ``rows.stop - 1``."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The output :func:`filter_into` will write, known before any row is filtered.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(H_out, W_out)``, or ``(H_out, W_out, C)`` for several bands.
+    dtype : numpy.dtype
+        The output's sample type.
+    bands : tuple of str
+        The output's band names.
+    depth : str
+        ``"8"``, ``"16"`` or ``"float"``.
+    geometry : Geometry
+        Sizes, padding, stride and dilation.
+    band_height : int
+        Output rows per band.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    bands: tuple[str, ...]
+    depth: DepthName
+    geometry: Geometry
+    band_height: int
+
+
+class Banded:
+    """An image filtered band by band from a row source into a row sink.
+
+    :meth:`plan` says what the output will be (so that the sink can be
+    made); :meth:`run` filters every band in order. Memory holds one band's
+    input, its floats and its output, never the whole image: the source and
+    the sink may be files read and written by strips.
+
+    Parameters
+    ----------
+    source : RowSource
+        ``(H, W)`` or ``(H, W, C)``; rows are read as ``source[a:b]``.
+    kernel, **options
+        As :func:`filter_image` takes them (not ``--map normalize``,
+        ``chain``, or kernels of several shapes: those need the whole image).
+    budget : int
+        About this many bytes of floats per band.
+    """
+
+    def __init__(
+        self,
+        source: RowSource,
+        kernel: KernelSet | Kernel | ArrayLike,
+        *,
+        budget: int = BAND_BYTES,
+        **options: Unpack[FilterOptions],
+    ) -> None:
+        shape = tuple(source.shape)
+        self._flat = len(shape) == 2
+        self.shape = (*shape[:2], 1) if self._flat else shape
+        self.source = source
+        job = _job_for(self.shape, np.dtype(source.dtype), kernel, options)
+        self._plan = _band_plan(self.shape, np.dtype(source.dtype), job, budget)
+        self._bands = [
+            (first, stop) for first, stop, _, _ in bands(self._plan.whole, self._plan.height)
+        ]
+        self._opaque = _opaque(self._read, self.shape[0], self._plan.job, max(1, self._plan.height))
+        self._first: Result | None = None
+        self.methods: tuple[str, ...] = ()
+
+    def _read(self, a: int, b: int) -> NDArray[np.generic]:
+        rows = np.asarray(self.source[a:b])
+        return rows[..., None] if self._flat else rows
+
+    def plan(self) -> Planned:
+        """The output's shape, type and bands, from filtering the first band (kept for run)."""
+        if self._first is None:
+            first, stop = self._bands[0]
+            self._first = _band(self._plan, self._read, first, stop, self._opaque)
+        probe = self._first
+        ho, wo = self._plan.whole.out_shape
+        channels = probe.pixels.shape[2:] if probe.pixels.ndim == 3 else ()
+        return Planned(
+            (ho, wo, *channels),
+            probe.pixels.dtype,
+            probe.bands,
+            probe.depth,
+            self._plan.whole,
+            self._plan.height,
+        )
+
+    def run(self, sink: RowSink, progress: Callable[[int, int], None] | None = None) -> None:
+        """Filter every band into ``sink`` (``sink[first:stop] = rows``), top to bottom.
+
+        ``progress`` is called with the output rows done and their total.
+        """
+        ho = self._plan.whole.out_shape[0]
+        for index, (first, stop) in enumerate(self._bands):
+            result = self._first if index == 0 and self._first is not None else None
+            if result is None:
+                result = _band(self._plan, self._read, first, stop, self._opaque)
+            self._first = None  # a band's rows are held only until written
+            sink[first:stop] = result.pixels
+            self.methods = result.filtered.methods
+            if progress is not None:
+                progress(stop, ho)
+
+
+def filter_window(
+    window: ArrayLike,
+    start: int,
+    shape: tuple[int, int],
+    kernel: KernelSet | Kernel | ArrayLike,
+    out_rows: tuple[int, int],
+    *,
+    opaque: bool | None = None,
+    **options: Unpack[FilterOptions],
+) -> Result:
+    """Output rows ``out_rows`` of filtering an image of which ``window`` holds some rows.
+
+    The rows come out as :func:`filter_image` computes them for the whole
+    image, to the same bits (the FFT method too, when the band starts on
+    the block grid: see :func:`band_height`). This is the function a tile,
+    a band or a Dask block calls.
+
+    Parameters
+    ----------
+    window : array_like
+        Rows ``start`` to ``start + len(window) - 1`` of the image,
+        ``(rows, W)`` or ``(rows, W, C)``: at least the rows the outputs'
+        windows cover (a margin of the kernel's reach around them is
+        always enough).
+    start : int
+        The image row ``window`` begins at.
+    shape : tuple of int
+        The whole image's ``(H, W)``.
+    kernel, **options
+        As :func:`filter_image` takes them.
+    out_rows : tuple of int
+        ``(first, stop)``: the output rows wanted.
+    opaque : bool, optional
+        Whether the whole image is fully opaque (for images with alpha,
+        whose weighting is skipped when it is); decided from the window
+        when not given, which can differ from the whole image's decision.
+
+    Returns
+    -------
+    Result
+        ``stop - first`` output rows.
+    """
+    data = np.asarray(window)
+    flat = data.ndim == 2
+    if flat:
+        data = data[..., None]
+    full = (shape[0], shape[1], data.shape[2])
+    job = _job_for(full, data.dtype, kernel, options)
+    plan = _band_plan(full, data.dtype, job, BAND_BYTES)
+    first, stop = out_rows
+    ho = plan.whole.out_shape[0]
+    if not 0 <= first < stop <= ho:
+        msg = f"output rows {first}:{stop} are outside the result's {ho} rows"
+        raise GeometryError(msg)
+    return _band(plan, _reader(data, start), first, stop, opaque)
+
+
+@dataclass(frozen=True)
+class BandPlan:
+    """How an image is cut into bands of output rows that compute as the whole image does.
+
+    Attributes
+    ----------
+    geometry : Geometry
+        The whole image's sizes, padding, stride and dilation.
+    height : int
+        Output rows per band (a band next to an edge may be taller: it
+        holds the rows the padding copies). With the FFT, bands of this
+        height start on the whole image's block grid.
+    ranges : tuple of (int, int)
+        ``(first, stop)`` output rows of every band, top to bottom.
+    """
+
+    geometry: Geometry
+    height: int
+    ranges: tuple[tuple[int, int], ...]
+
+
+def plan_bands(
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any] | type,
+    kernel: KernelSet | Kernel | ArrayLike,
+    budget: int = BAND_BYTES,
+    **options: Unpack[FilterOptions],
+) -> BandPlan:
+    """Bands of about ``budget`` bytes of floats each for an image of ``shape`` and ``dtype``.
+
+    Raises
+    ------
+    UsageError
+        For a job that needs the whole image at once (``--map normalize``,
+        a chain, kernels of several shapes), or bad options.
+    """
+    full = tuple(shape) if len(shape) == 3 else (*shape[:2], 1)
+    job = _job_for(full, np.dtype(dtype), kernel, options)
+    plan = _band_plan(full, np.dtype(dtype), job, budget)
+    ranges = tuple((first, stop) for first, stop, _, _ in bands(plan.whole, plan.height))
+    return BandPlan(plan.whole, plan.height, ranges)
+
+
+def band_height(
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any] | type,
+    kernel: KernelSet | Kernel | ArrayLike,
+    budget: int = BAND_BYTES,
+    **options: Unpack[FilterOptions],
+) -> int:
+    """Output rows per band for about ``budget`` bytes of floats a band (see :func:`plan_bands`)."""
+    return plan_bands(shape, dtype, kernel, budget, **options).height
+
+
+def opaque_from(
+    lowest_alpha: float,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any] | type,
+    kernel: KernelSet | Kernel | ArrayLike,
+    **options: Unpack[FilterOptions],
+) -> bool | None:
+    """Whether an image of lowest alpha ``lowest_alpha`` is fully opaque, as filtering decides.
+
+    What :func:`filter_window`'s ``opaque`` wants, computed from one number
+    (say, a Dask array's minimum) rather than the whole image. None when it
+    does not matter: no alpha band, or an alpha mode that does not weight.
+    """
+    channels = shape[2] if len(shape) == 3 else 1
+    pixel = np.zeros((1, 1, channels), np.dtype(dtype))
+    job = _job_for(pixel.shape, pixel.dtype, kernel, options)
+    pixel[..., -1] = lowest_alpha
+    return _opaque(_reader(pixel), 1, job, 1)
 
 
 def _check_finite(maps: FloatArray, planes: FloatArray) -> None:
@@ -706,16 +1154,30 @@ def _shared_geometry(shape: tuple[int, ...], kernels: list[Kernel], settings: Se
     return geometries[0]
 
 
+def _fully_opaque(opacity: FloatArray) -> bool:
+    """Whether every pixel is opaque (alpha weighting would change nothing)."""
+    return opacity.size > 0 and float(opacity.min()) >= 1
+
+
 class _Applier:
     """Applies a kernel set to planes, padding each input once per padding."""
 
     def __init__(
-        self, kernels: list[Kernel], kernel_set: KernelSet, settings: Settings, alpha_max: float
+        self,
+        kernels: list[Kernel],
+        kernel_set: KernelSet,
+        settings: Settings,
+        alpha_max: float,
+        transform: PlaneTransform | None = None,
+        whole: Geometry | None = None,
     ) -> None:
         self.kernels = kernels
         self.kernel_set = kernel_set
         self.settings = settings
         self.alpha_max = alpha_max
+        self.transform = transform
+        # A band of a larger image chooses methods as the whole image would.
+        self.whole = whole
         self.methods: list[str] = []
 
     def apply(
@@ -732,6 +1194,8 @@ class _Applier:
         the settings' border; ``bias=False`` leaves the biases out (for an
         alpha channel filtered along with the colour).
         """
+        if self.transform is not None:
+            return self._transformed(self.transform, data, opacity)
         padded: dict[tuple[int, int, int, int], _Padded] = {}
         results = []
         for kernel in self.kernels:
@@ -746,6 +1210,20 @@ class _Applier:
         if bias and self.kernel_set.bias:
             combined += combined.dtype.type(self.kernel_set.bias)
         return combined
+
+    def _transformed(
+        self, transform: PlaneTransform, data: FloatArray, opacity: FloatArray | None
+    ) -> FloatArray:
+        """``transform(data)``; with ``opacity``, ``transform(a*c) / transform(a)`` if covered."""
+        self.methods.append(getattr(transform, "__name__", "transform"))
+        if opacity is None:
+            return transform(data.astype(np.float64)).astype(data.dtype, copy=False)
+        weights = opacity[..., None].astype(np.float64)
+        numerator = transform(data * weights)
+        share = transform(weights)
+        covered = share > _MIN_OPAQUE_SHARE
+        out = np.where(covered, numerator / np.where(covered, share, 1), data)
+        return out.astype(data.dtype, copy=False)
 
     def opaque_border(self) -> Border:
         """The border an alpha plane gets under alpha weighting.
@@ -787,15 +1265,27 @@ class _Applier:
         self, kernel: Kernel, geometry: Geometry, padded: _Padded, *, bias: bool
     ) -> FloatArray:
         matrix = kernel.matrix
+        chooser = self.whole or geometry
         method = self.settings.method
         if method == "auto":
-            method = choose_method(matrix, geometry)
+            method = choose_method(matrix, chooser)
         self.methods.append(method)
         if padded.premultiplied is None or padded.opacity is None:
             out = correlate_padded(padded.plain, matrix, geometry, method=method)
         else:
+            # |K| need not factor as K does (a Laplacian of Gaussian does not):
+            # the share picks its own method when K's was separable.
+            magnitude = np.abs(matrix)
+            share_method = method
+            if method == "separable":
+                share_method = choose_method(magnitude / magnitude.sum(), chooser)
             out = _alpha_weighted(
-                padded.plain, padded.premultiplied, padded.opacity, matrix, geometry, method
+                padded.plain,
+                padded.premultiplied,
+                padded.opacity,
+                matrix,
+                geometry,
+                (method, share_method),
             )
         if bias and kernel.bias:
             out += out.dtype.type(kernel.bias)
@@ -817,7 +1307,7 @@ def _alpha_weighted(
     opacity: FloatArray,
     matrix: NDArray[np.float64],
     geometry: Geometry,
-    method: Method,
+    methods: tuple[Method, Method],
 ) -> FloatArray:
     """Alpha-weighted correlation of padded planes (KERNELS.md section 5).
 
@@ -825,13 +1315,11 @@ def _alpha_weighted(
     part of the kernel's absolute weight on opaque pixels. For a blur that
     is the alpha-weighted mean; fully opaque it is the plain result; where
     no opaque pixel is under the kernel the colour is left as it was.
+    ``methods`` are the numerator's and the share's.
     """
-    numerator = correlate_padded(premultiplied, matrix, geometry, method=method)
+    numerator = correlate_padded(premultiplied, matrix, geometry, method=methods[0])
     magnitude = np.abs(matrix)
-    # |K| need not factor as K does (a Laplacian of Gaussian does not): let
-    # the share pick its own method when K's was separable.
-    share_method: Method = "auto" if method == "separable" else method
-    share = correlate_padded(opacity, magnitude / magnitude.sum(), geometry, method=share_method)
+    share = correlate_padded(opacity, magnitude / magnitude.sum(), geometry, method=methods[1])
     covered = share > _MIN_OPAQUE_SHARE
     original = sample(plain, geometry)
     out: FloatArray = np.where(covered, numerator / np.where(covered, share, 1), original)

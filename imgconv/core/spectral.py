@@ -15,6 +15,10 @@ not make this method cheaper, which the cost model knows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -29,8 +33,37 @@ FloatArray = NDArray[np.floating]
 BLOCK_OUTPUTS = 512
 
 
+# The block size the FFT must use while a part of an image is filtered as
+# the whole would be (see :func:`whole_image_blocks`).
+_FIXED_BLOCKS: ContextVar[tuple[tuple[int, int], tuple[int, int]] | None] = ContextVar(
+    "fixed_blocks", default=None
+)
+
+
+@contextmanager
+def whole_image_blocks(geometry: Geometry) -> Iterator[None]:
+    """Transform in the blocks the whole image of ``geometry`` would use.
+
+    Inside, :func:`block_shape` gives the whole image's block size whatever
+    part of it is filtered, so that a band starting on the block grid
+    (:func:`aligned_band`) is transformed block for block as the whole
+    image is, to the same bits.
+    """
+    (ho, wo), (sy, sx) = geometry.out_shape, geometry.stride
+    whole = (sy * (ho - 1) + 1, sx * (wo - 1) + 1)
+    shape = block_shape(geometry.reach, whole)
+    token = _FIXED_BLOCKS.set((geometry.reach, shape))
+    try:
+        yield
+    finally:
+        _FIXED_BLOCKS.reset(token)
+
+
 def block_shape(reach: tuple[int, int], valid: tuple[int, int]) -> tuple[int, int]:
     """The FFT block size for a kernel of ``reach`` over ``valid`` output positions."""
+    fixed = _FIXED_BLOCKS.get()
+    if fixed is not None and fixed[0] == reach:
+        return fixed[1]
     shape = []
     for r, n in zip(reach, valid, strict=True):
         outputs = min(n, max(BLOCK_OUTPUTS, 2 * r))
@@ -104,9 +137,15 @@ def fft_correlate(
     spectrum = spectrum.reshape(spectrum.shape + (1,) * (padded.ndim - 2))
     out = np.empty((ho, wo, *padded.shape[2:]), dtype=padded.dtype)
 
+    # A block takes every position the padded input has a whole window for,
+    # sampled or not, up to its size: so a band of a larger image whose
+    # input runs to its last block's end (see filtering._band) transforms
+    # the very blocks the whole image does.
+    avail_y, avail_x = padded.shape[0] - ry + 1, padded.shape[1] - rx + 1
+
     def one_block(corner: tuple[int, int]) -> None:
         top, left = corner
-        rows, cols = min(step_y, vy - top), min(step_x, vx - left)
+        rows, cols = min(step_y, avail_y - top), min(step_x, avail_x - left)
         piece = padded[top : top + rows + ry - 1, left : left + cols + rx - 1]
         # s= pads a block cut short by the image's edge with zeros; channels
         # stay last, transformed along the first two axes.
