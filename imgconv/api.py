@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Unpack
+from typing import BinaryIO, Literal, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +30,7 @@ from .errors import ImgconvError, KernelError, UsageError
 from .image_io import (
     DEFAULT_MAX_PIXELS,
     FLOAT_FORMATS,
+    Picture,
     SaveOptions,
     check_frames,
     check_save_options,
@@ -43,6 +44,7 @@ from .image_io import (
 )
 from .kernel_source import resolve_kernel
 from .matrix_io import NUMBER_FORMATS
+from .streaming import can_stream, default_memory_limit, stream_file
 
 #: Formats that hold a stack of maps (``--combine stack``).
 STACK_FORMATS = frozenset({"TIFF", "NPY", "TXT", "CSV"})
@@ -83,6 +85,9 @@ class Applied:
         one per output band, for each kernel with ``stack``.
     numeric : bool
         Whether the input was a numeric matrix rather than an image.
+    streamed : bool
+        Whether the image was streamed band by band from file to file
+        (over ``memory_limit``) rather than held whole.
     """
 
     source: str
@@ -98,6 +103,7 @@ class Applied:
     frames: int = 1
     maps: tuple[tuple[str, NDArray[np.floating]], ...] = ()
     numeric: bool = False
+    streamed: bool = False
 
 
 def as_kernel_set(
@@ -172,6 +178,7 @@ def apply_file(
     save: SaveOptions | None = None,
     frame: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    memory_limit: int | Literal["auto"] | None = "auto",
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     **options: Unpack[FilterOptions],
@@ -201,6 +208,12 @@ def apply_file(
     max_pixels : int or None, optional
         Refuse inputs of more pixels than this (the decompression-bomb
         guard); None for no limit.
+    memory_limit : int, "auto" or None, optional
+        Bytes. An image that would take more to filter whole, read from a
+        ``.npy`` or TIFF file and written to one, is streamed: read,
+        filtered and written band by band, never held whole (see
+        :mod:`imgconv.streaming`); the result is the same to the bit.
+        ``"auto"``: a quarter of the machine's memory; None: never stream.
     **options
         As :func:`imgconv.core.filtering.filter_image` takes them
         (``keep_maps=False`` leaves :attr:`Applied.maps` empty, which saves
@@ -235,8 +248,39 @@ def apply_file(
     stacked = prepared.combine == "stack" and len(prepared.kernels) > 1
     out_format = None if target is None else output_format(target, format)
     if out_format is not None:
-        _check_format(out_format, options, stacked=stacked)
+        check_format(out_format, options, stacked=stacked)
         check_save_options(out_format, save)
+    rest: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
+    rest["combine"] = prepared.combine
+    if not stacked and out_format is not None and can_stream(source, target, out_format):
+        limit = default_memory_limit() if memory_limit == "auto" else memory_limit
+        assert target is not None  # can_stream() says so
+        streamed = stream_file(
+            prepared,
+            source,
+            target,
+            out_format,
+            memory_limit=limit,
+            max_pixels=max_pixels,
+            frame=frame,
+            check_numeric=lambda channels: check_numeric(source, out_format, channels, options),
+            **rest,
+        )
+        if streamed is not None:
+            return Applied(
+                source=source,
+                target=target,
+                format=out_format,
+                kernels=prepared,
+                in_bands=streamed.in_bands,
+                out_bands=streamed.out_bands,
+                depth=streamed.depth,  # type: ignore[arg-type]
+                geometry=streamed.geometry,
+                methods=streamed.methods,
+                warnings=(),
+                numeric=streamed.numeric,
+                streamed=True,
+            )
     picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
     where = "standard input" if source == "-" else repr(source)
     frames = picture.frames
@@ -248,14 +292,12 @@ def apply_file(
             "pick one with --frame N"
         )
         raise UsageError(msg)
-    rest: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
     rest["bands"] = picture.bands
-    rest["combine"] = prepared.combine
     if picture.numeric:
-        _check_numeric(source, out_format, len(picture.bands), options)
+        check_numeric(source, out_format, len(picture.bands), options)
         rest["map"], rest["depth"] = "raw", "float"
     warnings: list[str] = []
-    with _memory_guard(where, picture.pixels.shape, len(frames)):
+    with memory_guard(where, picture.pixels.shape, len(frames)):
         if stacked:
             results = filter_stack(picture.pixels, prepared, **rest)
             names = [k.name for k in prepared.kernels]
@@ -277,18 +319,11 @@ def apply_file(
                     names=names,
                     info=picture.info,
                 )
+                write_output(data, target, stdout=stdout)
             else:
-                # One map of numbers is a grey float image to TIFF.
-                numbers_as_grey = picture.numeric and out_format not in NUMBER_FORMATS
-                data, warnings = encode_picture(
-                    results[0].pixels,
-                    ("L",) if numbers_as_grey else results[0].bands,
-                    out_format,
-                    info=picture.info,
-                    save=save,
-                    more_frames=[r.pixels for r in results[1:]],
+                warnings = write_frames(
+                    results, picture, out_format, target, save=save, stdout=stdout
                 )
-            write_output(data, target, stdout=stdout)
     result = results[0]
     return Applied(
         source=source,
@@ -302,13 +337,40 @@ def apply_file(
         methods=tuple(m for r in (results if stacked else results[:1]) for m in r.filtered.methods),
         warnings=tuple(warnings),
         frames=len(frames),
-        maps=tuple(_labelled_maps(names, results)) if options.get("keep_maps", True) else (),
+        maps=tuple(labelled_maps(names, results)) if options.get("keep_maps", True) else (),
         numeric=picture.numeric,
     )
 
 
+def write_frames(
+    results: list[Result],
+    picture: Picture,
+    out_format: str,
+    target: str,
+    *,
+    save: SaveOptions | None,
+    stdout: BinaryIO | None,
+) -> list[str]:
+    """Encode the filtered frames of ``picture`` as one ``out_format`` file and write it.
+
+    Metadata comes from ``picture``; a numeric matrix's one map goes to an
+    image format as a grey float image (TIFF). Returns the encoder's warnings.
+    """
+    numbers_as_grey = picture.numeric and out_format not in NUMBER_FORMATS
+    data, warnings = encode_picture(
+        results[0].pixels,
+        ("L",) if numbers_as_grey else results[0].bands,
+        out_format,
+        info=picture.info,
+        save=save,
+        more_frames=[r.pixels for r in results[1:]],
+    )
+    write_output(data, target, stdout=stdout)
+    return warnings
+
+
 @contextmanager
-def _memory_guard(where: str, shape: tuple[int, ...], frames: int) -> Iterator[None]:
+def memory_guard(where: str, shape: tuple[int, ...], frames: int) -> Iterator[None]:
     """Report running out of memory (or NumPy refusing an impossible array) in one line."""
     try:
         yield
@@ -324,7 +386,7 @@ def _memory_guard(where: str, shape: tuple[int, ...], frames: int) -> Iterator[N
         raise ImgconvError(msg) from exc
 
 
-def _labelled_maps(
+def labelled_maps(
     names: list[str], results: list[Result]
 ) -> list[tuple[str, NDArray[np.floating]]]:
     """One map per kernel and band, named ``KERNEL`` or ``KERNEL BAND``."""
@@ -337,7 +399,7 @@ def _labelled_maps(
     return labelled
 
 
-def _check_numeric(
+def check_numeric(
     source: str, out_format: str | None, channels: int, options: FilterOptions
 ) -> None:
     """A numeric matrix has no pixel range: its results are numbers, written as numbers."""
@@ -363,7 +425,7 @@ def _check_numeric(
             raise UsageError(msg)
 
 
-def _check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> None:
+def check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> None:
     """Refuse, before any work, outputs the format cannot hold."""
     map_mode, depth = options.get("map"), options.get("depth")
     if (map_mode == "raw" or depth == "float") and out_format not in FLOAT_FORMATS:
@@ -463,7 +525,7 @@ def features_file(
         raise UsageError(msg)
     picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
     where = "standard input" if source == "-" else repr(source)
-    with _memory_guard(where, picture.pixels.shape, 1):
+    with memory_guard(where, picture.pixels.shape, 1):
         result = conv_layer(picture.pixels, spec, **layer)
     if target is not None and out_format is not None:
         maps = result.maps.astype(np.float32)
