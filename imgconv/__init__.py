@@ -6,6 +6,9 @@ The Python API (imported lazily, so ``import imgconv`` stays cheap):
 - :func:`filter_image`: channels, alpha, kernel sets and value mapping;
   :func:`filter_stack`: every kernel of a set, each map kept;
 - :func:`apply_file`: read an image, filter it, write the result;
+  :func:`apply_many`: many files into a directory, an outcome per file;
+- :func:`filter_window`: output rows of an image from a window of its rows
+  (tiles, bands, Dask blocks), to the whole image's bits;
 - :class:`Kernel`, :class:`KernelSet`, :class:`Bank`, :func:`get_builtin`,
   :func:`parse_kernel_text`, :func:`parse_kernel_data`,
   :func:`resolve_kernel`: kernels (text and files give a KernelSet, or a
@@ -37,6 +40,8 @@ _EXPORTS = {
     "Border": "imgconv.core.vocab",
     "Padding": "imgconv.core.vocab",
     "apply_file": "imgconv.api",
+    "apply_many": "imgconv.batch",
+    "filter_window": "imgconv.core.filtering",
     "features_file": "imgconv.api",
     "conv_layer": "imgconv.core.layer",
     "explain": "imgconv.core.explain",
@@ -49,11 +54,13 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from .api import apply_file as apply_file
     from .api import features_file as features_file
+    from .batch import apply_many as apply_many
     from .core.catalog import get_builtin as get_builtin
     from .core.convolve import correlate as correlate
     from .core.explain import explain as explain
     from .core.filtering import filter_image as filter_image
     from .core.filtering import filter_stack as filter_stack
+    from .core.filtering import filter_window as filter_window
     from .core.geometry import plan as plan
     from .core.kernel_data import parse_kernel_data as parse_kernel_data
     from .core.kernel_text import parse_kernel_text as parse_kernel_text

@@ -27,9 +27,13 @@ from .options import (
     KERNEL,
     FiniteFloat,
     KernelCommand,
+    batch_options,
+    channel_options,
     frame_option,
     geometry_options,
     limit_option,
+    memory_option,
+    output_options,
     print_options,
 )
 
@@ -118,26 +122,9 @@ def cli() -> None:
     short_help="Filter an image or a matrix with a kernel; print the maps.",
 )
 @click.argument("kernel", type=KERNEL)
-@click.argument("input", metavar="INPUT")
-@click.argument("output", metavar="[OUTPUT]", required=False)
+@click.argument("paths", metavar="INPUT [OUTPUT] | INPUT... -o DIR", nargs=-1)
 @geometry_options(padding="same", border="edge")
-@click.option(
-    "--channels",
-    default="each",
-    show_default=True,
-    metavar="each|luma|gray|LIST",
-    help="each: the kernel on every colour channel; luma: the luminance only, colour kept; "
-    "gray: convert to grey first; or a list such as r,g (the others pass through).",
-)
-@click.option(
-    "--alpha",
-    type=click.Choice(["weighted", "filter", "plain", "keep"]),
-    default="weighted",
-    show_default=True,
-    help="weighted: colour filtered alpha-weighted, alpha unchanged (transparent pixels never "
-    "bleed into opaque ones); filter: weighted, and alpha filtered too; plain: every channel "
-    "alone; keep: colour filtered unweighted, alpha unchanged.",
-)
+@channel_options
 @click.option(
     "--scale",
     type=FiniteFloat(nonzero=True),
@@ -167,42 +154,7 @@ def cli() -> None:
     "(each kernel filters the previous result, as ImageMagick does). Sets have their own "
     "rule; a file of kernels needs this.",
 )
-@click.option(
-    "--map",
-    "map_mode",
-    type=click.Choice(["clip", "abs", "shift", "normalize", "raw"]),
-    default=None,
-    help="From results to pixels: clip (round, clip to the range; default), abs, shift (0 "
-    "becomes mid-grey), normalize (stretch min..max to the range), raw (keep floats: .tiff or "
-    ".npy).",
-)
-@click.option(
-    "--depth",
-    type=click.Choice(["8", "16", "float"]),
-    default=None,
-    help="Output sample depth; the input's by default (8-bit in, 8-bit out).",
-)
-@click.option(
-    "--format",
-    "out_format",
-    default=None,
-    metavar="FMT",
-    help="Output format (png, jpeg, tiff, webp, bmp, npy, txt, csv, ...); from OUTPUT's "
-    "suffix by default, PNG for '-'.",
-)
-@click.option(
-    "--quality",
-    type=click.IntRange(1, 100),
-    default=None,
-    help="JPEG, WebP or AVIF quality, 1..100. JPEG: 95 by default; WebP: lossless unless "
-    "this is given.",
-)
-@click.option(
-    "--compression",
-    type=click.IntRange(0, 9),
-    default=None,
-    help="PNG compression level, 0 (fastest) to 9 (smallest); 3 by default.",
-)
+@output_options
 @click.option(
     "--method",
     type=click.Choice(["auto", "direct", "separable", "fft"]),
@@ -214,12 +166,13 @@ def cli() -> None:
 )
 @frame_option(every=True)
 @limit_option
+@memory_option
 @print_options
+@batch_options
 @click.option("-v", "--verbose", is_flag=True, help="Say on stderr what was computed, and how.")
 def apply(
     kernel: KernelSet | Bank | str,
-    input: str,
-    output: str | None,
+    paths: tuple[str, ...],
     flip: bool,
     padding: Padding,
     border: Border,
@@ -240,11 +193,20 @@ def apply(
     compression: int | None,
     frame: int | None,
     max_pixels: int | None,
+    memory_limit: int | str | None,
     print_as: str | None,
     print_to: str | None,
+    output_dir: str | None,
+    name: str | None,
+    recursive: bool,
+    jobs: int | None,
+    keep_going: bool,
+    skip_existing: bool,
+    scheduler: str | None,
+    quiet: bool,
     verbose: bool,
 ) -> None:
-    """Filter INPUT with KERNEL and write OUTPUT (and --print the maps).
+    """Filter INPUT with KERNEL and write OUTPUT (and --print the maps); or many files into DIR.
 
     KERNEL is a built-in name (see 'imgconv kernels list'), with parameters
     after a colon (box:5, gaussian:1.5, sobel:45, kirsch:@), a kernel file
@@ -255,6 +217,10 @@ def apply(
     numbers are used as they are. INPUT and OUTPUT may be '-' for standard
     input and output; OUTPUT may be left out with --print.
 
+    With -o DIR every INPUT (files, quoted globs, directories; --recursive
+    for their subdirectories) is filtered into DIR, named by --name, on
+    --jobs worker processes, with a progress bar on a terminal.
+
     \b
     Examples:
       imgconv apply sobel-x camera.png edges.png
@@ -263,34 +229,113 @@ def apply(
       imgconv apply sobel-x --map raw camera.png gradient.tiff
       imgconv apply kirsch:@ --combine stack camera.png compass.tiff
       cat photo.png | imgconv apply sharpen - - > sharp.png
+      imgconv apply sobel photos/*.jpg -o edges/ --name '{stem}-edges.png'
+      imgconv apply box:5 scans/ --recursive -o blurred/ --keep-going --jobs 4
     """
     from .api import apply_file
+    from .core.filtering import FilterOptions
 
+    # Everything filter_image takes, for each of the three ways this runs.
+    filtering: FilterOptions = {
+        "flip": flip,
+        "padding": padding,
+        "border": border,
+        "stride": stride,
+        "dilation": dilation,
+        "anchor": anchor,
+        "channels": channels,
+        "alpha": alpha,
+        "scale": scale,
+        "bias": bias,
+        "normalize": normalize,
+        "combine": combine,
+        "map": map_mode,
+        "depth": depth,
+        "method": method,
+    }
+    batch = {
+        "--name": name is not None,
+        "--recursive": recursive,
+        "--jobs": jobs is not None,
+        "--keep-going": keep_going,
+        "--skip-existing": skip_existing,
+        "--scheduler": scheduler is not None,
+        "-q": quiet,
+    }
+    if output_dir is not None:
+        if print_as is not None:
+            message = "--print shows one input's maps; it cannot be used with -o"
+            raise click.UsageError(message)
+        _apply_batch(
+            kernel,
+            paths,
+            output_dir,
+            name=name,
+            recursive=recursive,
+            jobs=jobs,
+            keep_going=keep_going,
+            skip_existing=skip_existing,
+            scheduler=scheduler,
+            quiet=quiet,
+            verbose=verbose,
+            format=out_format,
+            save={"quality": quality, "compression": compression},
+            frame=frame,
+            max_pixels=max_pixels,
+            memory_limit=memory_limit,
+            options=filtering,
+        )
+        return
+    source = click.get_current_context().get_parameter_source("scheduler")
+    if source is click.core.ParameterSource.ENVIRONMENT:
+        # IMGCONV_SCHEDULER sends batches; a single file stays here unless asked.
+        scheduler, batch["--scheduler"] = None, False
+    given = [option for option, used in batch.items() if used]
+    if given == ["--scheduler"] and scheduler and len(paths) == 2 and print_as is None:
+        # One (huge) image, in blocks of rows on the cluster.
+        from .distributed import apply_file_on_dask
+
+        done = apply_file_on_dask(
+            kernel,
+            paths[0],
+            paths[1],
+            scheduler,
+            format=out_format,
+            save={"quality": quality, "compression": compression},
+            frame=frame,
+            max_pixels=max_pixels,
+            stdin=sys.stdin.buffer,
+            stdout=sys.stdout.buffer,
+            **filtering,
+        )
+        for warning in done.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+        if verbose:
+            (h, w), (ho, wo) = done.in_shape, done.out_shape
+            click.echo(
+                f"imgconv: {kernel if isinstance(kernel, str) else kernel.name} on {done.source} "
+                f"{h}x{w} -> {ho}x{wo}, {done.target} {done.format}; {done.blocks} blocks on "
+                f"Dask ({scheduler})",
+                err=True,
+            )
+        return
+    if given:
+        message = f"{given[0]} is for batches of files; add -o DIR"
+        raise click.UsageError(message)
+    input, output = _input_and_output(paths)
     _check_outputs(output, print_as, print_to)
+    single: FilterOptions = {**filtering, "keep_maps": print_as is not None}
     applied = apply_file(
         kernel,
         input,
         output,
         format=out_format,
-        flip=flip,
-        padding=padding,
-        border=border,
-        stride=stride,
-        dilation=dilation,
-        anchor=anchor,
-        channels=channels,
-        alpha=alpha,
-        scale=scale,
-        bias=bias,
-        normalize=normalize,
-        combine=combine,
-        map=map_mode,
-        depth=depth,
-        method=method,
-        keep_maps=print_as is not None,
+        **single,
         save={"quality": quality, "compression": compression},
         frame=frame,
         max_pixels=max_pixels,
+        # Printing needs the maps, which a streamed image never holds.
+        memory_limit=None if print_as is not None else memory_limit,  # type: ignore[arg-type]
         stdin=sys.stdin.buffer,
         stdout=sys.stdout.buffer,
     )
@@ -310,7 +355,8 @@ def apply(
             f"{input} {h}x{w} {''.join(applied.in_bands)}{frames} -> {ho}x{wo} "
             f"{''.join(applied.out_bands)} {depth}, {written}; padding "
             f"{padding} {geometry.pads}, border {border}, stride {stride[0]},{stride[1]}, "
-            f"dilation {dilation[0]},{dilation[1]}, method {', '.join(applied.methods)}",
+            f"dilation {dilation[0]},{dilation[1]}, method {', '.join(applied.methods)}"
+            f"{', streamed in bands' if applied.streamed else ''}",
             err=True,
         )
 
@@ -492,6 +538,114 @@ def _bias_list(text: str | None) -> list[float] | None:
         message = f"--bias {text!r} is not a number or a list such as 0.5,-1,0"
         raise click.BadParameter(message, param_hint="'--bias'")
     return values
+
+
+def _input_and_output(paths: tuple[str, ...]) -> tuple[str, str | None]:
+    """INPUT and OUTPUT of a one-file apply, from the paths given."""
+    context = click.get_current_context()
+    if not paths:
+        message = "missing INPUT; give an image file or '-'"
+        raise click.UsageError(message, ctx=context)
+    if len(paths) > 2:
+        listed = ", ".join(repr(p) for p in paths[:4]) + (", ..." if len(paths) > 4 else "")
+        message = (
+            f"{len(paths)} paths given ({listed}); expected INPUT and OUTPUT, or several "
+            "inputs with -o DIR"
+        )
+        raise click.UsageError(message)
+    if os.path.isdir(paths[0]):
+        message = f"INPUT {paths[0]!r} is a directory; filter the images in it with -o DIR"
+        raise click.UsageError(message)
+    return paths[0], paths[1] if len(paths) == 2 else None
+
+
+def _apply_batch(
+    kernel: KernelSet | Bank | str,
+    paths: tuple[str, ...],
+    output_dir: str,
+    *,
+    name: str | None,
+    recursive: bool,
+    jobs: int | None,
+    keep_going: bool,
+    skip_existing: bool,
+    scheduler: str | None,
+    quiet: bool,
+    verbose: bool,
+    **settings: Any,
+) -> None:
+    """``apply ... -o DIR``: every input into DIR, a progress bar, failures and a summary."""
+    import time
+
+    from .batch import DEFAULT_NAME, Outcome, apply_many
+    from .render import ProgressBar
+
+    if not paths:
+        message = "missing INPUT; give the files to filter into -o DIR"
+        raise click.UsageError(message)
+    started = time.perf_counter()
+    bar = ProgressBar("imgconv", "files", enabled=not quiet)
+
+    def report(outcome: Outcome) -> None:
+        if outcome.status == "failed":
+            # Most messages name the file already; the others get its name.
+            error = outcome.error or ""
+            named = outcome.source in error
+            bar.say(f"Error: {error}" if named else f"Error: {outcome.source}: {error}")
+        elif outcome.status == "written":
+            for warning in outcome.warnings:
+                bar.say(f"Warning: {outcome.source}: {warning}")
+            if verbose:
+                bar.say(f"imgconv: {outcome.source} -> {outcome.target} ({outcome.seconds:.2f} s)")
+        bar.advance()
+
+    with bar:
+        outcomes = apply_many(
+            kernel,
+            paths,
+            output_dir,
+            name=name or DEFAULT_NAME,
+            recursive=recursive,
+            jobs=jobs,
+            keep_going=keep_going,
+            skip_existing=skip_existing,
+            scheduler=scheduler,
+            stdin=sys.stdin.buffer,
+            planned=lambda total: bar.update(0, total),
+            progress=report,
+            format=settings["format"],
+            save=settings["save"],
+            frame=settings["frame"],
+            max_pixels=settings["max_pixels"],
+            memory_limit=settings["memory_limit"],
+            **settings["options"],
+        )
+    failed = [o for o in outcomes if o.status == "failed"]
+    if not quiet or failed:
+        click.echo(_batch_summary(outcomes, time.perf_counter() - started), err=True)
+    if failed:
+        click.get_current_context().exit(max(o.exit_code for o in failed))
+
+
+def _batch_summary(outcomes: list[Any], seconds: float) -> str:
+    """``imgconv: 28 written, 2 failed (a.png, b.png) of 30 files in 4.1 s``."""
+    counts: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        counts.setdefault(outcome.status, []).append(outcome.source)
+    parts = []
+    for status in ("written", "skipped", "failed", "not run"):
+        sources = counts.get(status, [])
+        if not sources and status != "written":
+            continue
+        part = f"{len(sources)} {status}"
+        if status == "failed":
+            part += " (" + ", ".join(sources) + ")"
+        parts.append(part)
+    noun = "file" if len(outcomes) == 1 else "files"
+    summary = f"imgconv: {', '.join(parts)} of {len(outcomes)} {noun} in {seconds:.1f} s"
+    if "not run" in counts:
+        summary += "; stopped at the first failure (--keep-going goes on past failures)"
+    return summary
 
 
 def _check_outputs(output: str | None, print_as: str | None, print_to: str | None) -> None:
@@ -838,3 +992,4 @@ def _explained_band(
     if "A" in bands and bands[index] != "A":
         notes.append("Alpha is not used: the channel is filtered alone, as apply --alpha plain.")
     return index, about, notes
+

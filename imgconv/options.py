@@ -268,6 +268,189 @@ def limit_option(command: F) -> F:
     )(command)
 
 
+class ByteSize(click.ParamType[int | str | None]):
+    """A size in bytes: ``512M``, ``2G``, ``1.5GB`` (powers of 1024); ``auto``; ``none``."""
+
+    name = "size"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse to an int, ``"auto"``, or None for ``none``."""
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.lower() in ("none", "unlimited"):
+            return None
+        if text.lower() == "auto":
+            return "auto"
+        match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([kKmMgGtT]?)(?:i?[bB])?", text)
+        if match is None:
+            self.fail(
+                f"{value!r} is not a size; expected bytes such as 512M, 2G or 1.5GB, auto or none",
+                param,
+                ctx,
+            )
+        size = int(float(match[1]) * self._UNITS[match[2].upper()])
+        if size < 1 << 20:
+            self.fail(f"{value!r} is below 1M; expected a size such as 512M or 2G", param, ctx)
+        return size
+
+
+def channel_options(command: F) -> F:
+    """``--channels`` and ``--alpha``: which planes are processed, and how alpha weighs them."""
+    options = [
+        click.option(
+            "--channels",
+            default="each",
+            show_default=True,
+            metavar="each|luma|gray|LIST",
+            help="each: every colour channel; luma: the luminance only, colour kept; gray: "
+            "convert to grey first; or a list such as r,g (the others pass through).",
+        ),
+        click.option(
+            "--alpha",
+            type=click.Choice(["weighted", "filter", "plain", "keep"]),
+            default="weighted",
+            show_default=True,
+            help="weighted: colour processed alpha-weighted, alpha unchanged (transparent "
+            "pixels never bleed into opaque ones); filter: weighted, and alpha processed too; "
+            "plain: every channel alone; keep: colour processed unweighted, alpha unchanged.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def output_options(command: F) -> F:
+    """``--map --depth --format --quality --compression``: from results to a written file."""
+    options = [
+        click.option(
+            "--map",
+            "map_mode",
+            type=click.Choice(["clip", "abs", "shift", "normalize", "raw"]),
+            default=None,
+            help="From results to pixels: clip (round, clip to the range; default), abs, "
+            "shift (0 becomes mid-grey), normalize (stretch min..max to the range), raw (keep "
+            "floats: .tiff or .npy).",
+        ),
+        click.option(
+            "--depth",
+            type=click.Choice(["8", "16", "float"]),
+            default=None,
+            help="Output sample depth; the input's by default (8-bit in, 8-bit out).",
+        ),
+        click.option(
+            "--format",
+            "out_format",
+            default=None,
+            metavar="FMT",
+            help="Output format (png, jpeg, tiff, webp, bmp, npy, txt, csv, ...); from "
+            "OUTPUT's suffix by default, PNG for '-'.",
+        ),
+        click.option(
+            "--quality",
+            type=click.IntRange(1, 100),
+            default=None,
+            help="JPEG, WebP or AVIF quality, 1..100. JPEG: 95 by default; WebP: lossless "
+            "unless this is given.",
+        ),
+        click.option(
+            "--compression",
+            type=click.IntRange(0, 9),
+            default=None,
+            help="PNG compression level, 0 (fastest) to 9 (smallest); 3 by default.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def memory_option(command: F) -> F:
+    """``--memory-limit``: over it, an image is streamed by strips (see imgconv.streaming)."""
+    return click.option(
+        "--memory-limit",
+        type=ByteSize(),
+        default="auto",
+        show_default=True,
+        metavar="SIZE",
+        envvar="IMGCONV_MEMORY_LIMIT",
+        help="An image that would take more memory than this to filter whole (a size such as "
+        "512M or 2G; auto: a quarter of the machine's memory, shared by --jobs) is read, "
+        "filtered and written band by band, when it is read from and written to .npy or "
+        "TIFF; the result is the same. Also IMGCONV_MEMORY_LIMIT.",
+    )(command)
+
+
+def batch_options(command: F) -> F:
+    """``-o DIR`` and the options of a batch of files: names, processes, failures, resuming."""
+    options = [
+        click.option(
+            "-o",
+            "--output-dir",
+            "output_dir",
+            default=None,
+            metavar="DIR",
+            help="Filter every INPUT into this directory (made if missing); INPUTs may be "
+            "files, quoted globs such as 'photos/*.jpg', and directories.",
+        ),
+        click.option(
+            "--name",
+            default=None,
+            metavar="TEMPLATE",
+            help="Output names in DIR: {stem}, {ext} (the input's suffix, or --format's), "
+            "{name}, {parent}, {n}; '{stem}.{ext}' by default. Two inputs that would get one "
+            "name are refused before any work.",
+        ),
+        click.option(
+            "-r",
+            "--recursive",
+            is_flag=True,
+            help="Take the images in the subdirectories of directory INPUTs too, keeping "
+            "the subdirectories in DIR.",
+        ),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="N",
+            help="Worker processes for a batch; one per core by default.",
+        ),
+        click.option(
+            "--keep-going",
+            is_flag=True,
+            help="Report a file that fails and go on with the rest (the exit status still "
+            "says something failed); by default a batch stops at the first failure.",
+        ),
+        click.option(
+            "--skip-existing",
+            is_flag=True,
+            help="Leave outputs that already exist as they are: run a batch again to finish "
+            "it after an interruption.",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS|local",
+            envvar="IMGCONV_SCHEDULER",
+            help="Send the batch to a Dask cluster, a task per file (the dask extra): a "
+            "scheduler address such as tcp://host:8786, or local for a cluster on this "
+            "machine. Also IMGCONV_SCHEDULER.",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="No progress bar and no closing summary (failures are still reported).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def print_options(command: F) -> F:
     """``--print [table|csv|npy]`` and ``--print-to FILE``."""
     command = click.option(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     # Types only: `imgconv kernels list` renders without NumPy, so it starts fast.
     import numpy as np
     from numpy.typing import NDArray
+    from rich.progress import Progress, TaskID
 
     from .core.explain import AxisSize, Explanation, Step
     from .core.kernels import Bank, Kernel, KernelSet
@@ -738,3 +739,100 @@ def _grid(
             line.append(text.rjust(width), style=style)
         lines.append(line)
     return Text("\n").join(lines)
+
+
+class ProgressBar:
+    """Progress on stderr: a bar, done of all, the rate, the time gone and left.
+
+    Drawn only when ``enabled`` (the caller's choice: not ``--quiet``) and
+    stderr is a terminal, and only once ``delay`` seconds have passed with
+    the work not nearly done, so quick runs print nothing. Lines given to
+    :meth:`say` are printed above the bar while it is shown, so the two do
+    not garble each other; plain lines on stderr otherwise. The bar leaves
+    the terminal when done.
+
+    Parameters
+    ----------
+    label : str
+        Shown before the bar (``imgconv``, ``richardson-lucy``).
+    unit : str
+        What is counted, for the rate (``files``, ``iterations``).
+    enabled : bool
+        Whether a bar may be drawn at all.
+    delay : float
+        Seconds before the bar appears.
+    """
+
+    def __init__(self, label: str, unit: str, *, enabled: bool, delay: float = 0.0) -> None:
+        import time
+
+        self.console = make_console(stderr=True)
+        self.label, self.unit = label, unit
+        self.enabled = enabled and self.console.is_terminal
+        self.delay = delay
+        self.started = time.monotonic()
+        self.done, self.total = 0, 0
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def update(self, done: int, total: int) -> None:
+        """``done`` of ``total`` are done."""
+        self.done, self.total = done, total
+        if not self.enabled:
+            return
+        if self._progress is None:
+            import time
+
+            if time.monotonic() - self.started < self.delay or done >= total:
+                return
+            self._start()
+        assert self._progress is not None
+        assert self._task is not None
+        self._progress.update(self._task, completed=done, total=total)
+        speed = self._progress.tasks[0].speed
+        rate = "" if speed is None else f"{speed:.3g} {self.unit}/s"
+        self._progress.update(self._task, rate=rate)
+
+    def advance(self) -> None:
+        """One more is done."""
+        self.update(self.done + 1, self.total)
+
+    def _start(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as RichProgress
+
+        self._progress = RichProgress(
+            TextColumn(f"[bold]{self.label}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=self.total, rate="")
+
+    def say(self, line: str) -> None:
+        """Print one line on stderr, above the bar if it is shown."""
+        self.console.print(Text(line), soft_wrap=True)
+
+    def close(self) -> None:
+        """Take the bar off the terminal."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

@@ -401,7 +401,7 @@ USAGE_ERRORS = [
     ),
     (
         ["box", "--bogus"],
-        "No such option '--bogus'. (Did you mean one of: '--bias', '--verbose'?) "
+        "No such option '--bogus'. (Did you mean one of: '--bias', '--jobs', '--verbose'?) "
         "(see 'imgconv apply --help')",
     ),
 ]

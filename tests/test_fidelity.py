@@ -558,8 +558,11 @@ def test_bad_stdin(runner: CliRunner, stdin: bytes, message: str) -> None:
 
 def test_directory_as_input(runner: CliRunner, tmp_path: Path) -> None:
     result = run(runner, "apply", "box:3", str(tmp_path), str(tmp_path / "o.png"))
-    assert result.exit_code == 1
-    assert error_line(result) == f"Error: cannot read '{tmp_path}': it is a directory"
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"Error: INPUT '{tmp_path}' is a directory; filter the images in it with -o DIR "
+        "(see 'imgconv apply --help')"
+    )
 
 
 def test_missing_output_directory(runner: CliRunner, tmp_path: Path) -> None:
