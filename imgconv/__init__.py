@@ -16,7 +16,10 @@ The Python API (imported lazily, so ``import imgconv`` stays cheap):
 - :func:`plan`: the geometry (padding, stride, dilation, output size);
 - :func:`conv_layer` and :class:`Pooling`: a bank of deep kernels as a CNN
   layer; :func:`features_file`: the same from files;
-- :func:`explain`: a convolution step by step, as numbers.
+- :func:`explain`: a convolution step by step, as numbers;
+- :func:`deconvolve`: undo a known blur (Wiener, Richardson-Lucy or the
+  inverse filter) on an array; :func:`deconvolve_file` and
+  :func:`blur_file`: the same, and a blurred test case, from files.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ _EXPORTS = {
     "explain": "imgconv.core.explain",
     "Pooling": "imgconv.core.layer",
     "resolve_kernel": "imgconv.kernel_source",
+    "deconvolve": "imgconv.core.deconvolve",
+    "deconvolve_file": "imgconv.restore",
+    "blur_file": "imgconv.restore",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
     from .batch import apply_many as apply_many
     from .core.catalog import get_builtin as get_builtin
     from .core.convolve import correlate as correlate
+    from .core.deconvolve import deconvolve as deconvolve
     from .core.explain import explain as explain
     from .core.filtering import filter_image as filter_image
     from .core.filtering import filter_stack as filter_stack
@@ -72,6 +79,8 @@ if TYPE_CHECKING:
     from .core.vocab import Border as Border
     from .core.vocab import Padding as Padding
     from .kernel_source import resolve_kernel as resolve_kernel
+    from .restore import blur_file as blur_file
+    from .restore import deconvolve_file as deconvolve_file
 
 
 def __getattr__(name: str) -> Any:

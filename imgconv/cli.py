@@ -993,3 +993,9 @@ def _explained_band(
         notes.append("Alpha is not used: the channel is filtered alone, as apply --alpha plain.")
     return index, about, notes
 
+
+# deconvolve and blur live in their own module, which imports helpers from this one.
+from .cli_restore import blur, deconvolve  # noqa: E402
+
+cli.add_command(deconvolve)
+cli.add_command(blur)
