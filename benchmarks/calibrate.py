@@ -1,11 +1,14 @@
 """Measure the constants of imgconv's method cost model on this machine.
 
 ``imgconv.core.convolve.choose_method`` picks direct, separable or FFT by a
-model of the work: nanoseconds per sample and channel for a direct tap (and
-for a tap of weight +-1), for a separable tap, and per position for the FFT
-method. This script times each method on one image and prints the constants
-to paste into ``imgconv/core/convolve.py``, then checks the model's choice
-against the fastest method for a range of kernels.
+model of the work: nanoseconds per sample and channel for an array pass of
+the direct method and of the separable method (``spatial.passes`` counts
+them: taps of equal weight share a multiply, +-1 weights need none), and
+per position for the FFT method. This script times each method through
+``correlate`` (the direct and separable methods read the unpadded image,
+the FFT method pads it) on one image and prints the constants to paste
+into ``imgconv/core/convolve.py``, then checks the model's choice against
+the fastest method for a range of kernels.
 
     python benchmarks/calibrate.py [--size 4096] [--repeat 3]
 """
@@ -18,9 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from imgconv.core import convolve
+from imgconv.core import convolve, spatial
 from imgconv.core.geometry import plan
-from imgconv.core.vocab import Border
 
 
 def best(run: Callable[[], object], repeat: int) -> float:
@@ -45,21 +47,24 @@ def main() -> None:
     channels = image.shape[2]
 
     def timed(matrix: np.ndarray, method: convolve.Method) -> float:
-        geometry = plan(image.shape[:2], matrix.shape)
-        padded = convolve.pad(image, geometry, Border.parse("edge"))
         return best(
-            lambda: convolve.correlate_padded(padded, matrix, geometry, method=method),
+            lambda: convolve.correlate(image, matrix, method=method, border="reflect101"),
             args.repeat,
         )
 
+    def passes(weights: np.ndarray, accumulate: bool = False) -> int:
+        cells = [(i, float(w)) for i, w in np.ndenumerate(weights) if w != 0]
+        return spatial.passes(spatial.sum_plan(cells), accumulate=accumulate)
+
     samples = image.shape[0] * image.shape[1] * channels
+    ns = 1e9 / samples
     dense = rng.normal(size=(7, 7))
     units = np.where(rng.random((7, 7)) < 0.5, 1.0, -1.0)
-    ns = 1e9 / samples
-    direct_tap = timed(dense, "direct") * ns / dense.size
-    unit_tap = timed(units, "direct") * ns / units.size
+    direct_pass = timed(dense, "direct") * ns / passes(dense)
+    unit_pass = timed(units, "direct") * ns / passes(units)
     row = rng.normal(size=15)
-    separable_tap = timed(np.outer(row, row), "separable") * ns / (2 * row.size)
+    ((column, across),) = convolve.separable_factors(np.outer(row, row)) or []
+    separable_pass = timed(np.outer(row, row), "separable") * ns / (passes(column) + passes(across))
     fft_times = {}
     for size in (15, 31, 63):
         geometry = plan(image.shape[:2], (size, size))
@@ -67,19 +72,20 @@ def main() -> None:
         overlap = by * bx / ((by - size + 1) * (bx - size + 1))
         fft_times[size] = timed(rng.normal(size=(size, size)), "fft") * ns / overlap
     fft_position = float(np.median(list(fft_times.values())))
-    print(f"_DIRECT_TAP = {direct_tap:.2f}")
-    print(f"_DIRECT_UNIT_TAP = {unit_tap:.2f}")
-    print(f"_SEPARABLE_TAP = {separable_tap:.2f}")
+    print(f"_DIRECT_PASS = {direct_pass:.2f}  # passes of +-1 taps: {unit_pass:.2f}")
+    print(f"_SEPARABLE_PASS = {separable_pass:.2f}")
     print(f"_FFT_POSITION = {fft_position:.1f}  # per size: {fft_times}")
 
     print("\nkernel          chosen     direct  separable   fft   (seconds)")
     cases = {
         "3x3 sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float),
+        "3x3 gaussian": np.outer([1, 2, 1], [1, 2, 1]) / 16,
         "5x5 gaussian": np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256,
         "5x5 random": rng.normal(size=(5, 5)),
         "9x9 random": rng.normal(size=(9, 9)),
         "11x11 random": rng.normal(size=(11, 11)),
         "15x15 gaussian": np.outer(np.hanning(17)[1:-1], np.hanning(17)[1:-1]),
+        "15x15 box": np.full((15, 15), 1 / 225),
         "15x15 random": rng.normal(size=(15, 15)),
         "31x31 box": np.full((31, 31), 1 / 961),
         "31x31 random": rng.normal(size=(31, 31)),

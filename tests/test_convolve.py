@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from imgconv.core import convolve
+from imgconv.core import convolve, spatial
 from imgconv.core.convolve import correlate, rank_one_factors, separable_factors, work_dtype
 from imgconv.core.kernels import Kernel
 from imgconv.errors import GeometryError, KernelError, UsageError
@@ -797,3 +797,189 @@ def test_correlate_in_bands_gives_the_whole_result(
     banded = correlate(image, kernel, banded=True, **options)
     tolerance = 1e-5 if method == "fft" else 0
     np.testing.assert_allclose(banded, whole, rtol=0, atol=tolerance)
+
+
+# -- bit-exact partitions: bands, tiles, interior and frame ----------------------------------------
+
+PARTITION_KERNELS = {
+    "sharpen3": np.array([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "random3": np.random.default_rng(11).normal(size=(3, 3)),
+    "binomial5": np.outer([1.0, 4, 6, 4, 1], [1.0, 4, 6, 4, 1]) / 256,
+    "random5": np.random.default_rng(12).normal(size=(5, 5)),
+    "prewitt-y": np.array([[-1.0, -1, -1], [0, 0, 0], [1, 1, 1]]),
+}
+PARTITION_BORDERS = ["edge", "zero", "constant:0.75", "reflect", "reflect101", "wrap"]
+
+
+def _whole_by_padding(
+    image: NDArray[np.generic], kernel: NDArray[np.float64], method: str, **options: Any
+) -> NDArray[np.floating]:
+    """The result computed the plain way: the whole image padded, then filtered."""
+    rule = convolve.Border.parse(options.pop("border", "edge"))
+    geometry = convolve.plan(image.shape[:2], kernel.shape, **options)
+    padded = convolve.pad(image, geometry, rule)
+    return convolve.correlate_padded(padded, kernel, geometry, method=method)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("border", PARTITION_BORDERS)
+@pytest.mark.parametrize(
+    ("kernel_name", "method"),
+    [
+        (name, method)
+        for name, kernel in PARTITION_KERNELS.items()
+        for method in ("direct", "separable")
+        if method == "direct" or separable_factors(kernel) is not None
+    ],
+)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_bands_and_frame_give_the_whole_result_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, border: str, kernel_name: str, stride: int, method: str
+) -> None:
+    """Row bands with halos, the unpadded interior with its padded frame, and the whole
+    padded image give identical numbers: each output is the same sequence of operations."""
+    kernel = PARTITION_KERNELS[kernel_name]
+    image = np.random.default_rng(13).random((67, 41, 3)).astype(np.float32)
+    options: dict[str, Any] = {"border": border, "stride": stride}
+    whole = correlate(image, kernel, method=method, **options)  # type: ignore[arg-type]
+    padded = _whole_by_padding(image, kernel, method, **options)
+    assert np.array_equal(whole, padded)
+    monkeypatch.setattr(convolve, "BAND_BYTES", 1500)  # a few rows a band: many bands
+    banded = correlate(image, kernel, method=method, banded=True, **options)  # type: ignore[arg-type]
+    assert np.array_equal(banded, whole)
+    # Strips of a row or two, so that strips cut the interior and the frame.
+    for name in ("STRIP_BYTES", "SEPARABLE_STRIP_BYTES"):
+        monkeypatch.setattr(spatial, name, 100)
+        monkeypatch.setattr(spatial, f"THREADED_{name}", 300)
+    stripped = correlate(image, kernel, method=method, **options)  # type: ignore[arg-type]
+    assert np.array_equal(stripped, whole)
+    monkeypatch.setattr(spatial, "_THREADED_BYTES", 0)  # the same strips, on threads
+    threaded = correlate(image, kernel, method=method, **options)  # type: ignore[arg-type]
+    assert np.array_equal(threaded, whole)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 19), st.integers(1, 19), st.sampled_from([0, 1, 3])),
+    kernel_name=st.sampled_from(list(PARTITION_KERNELS)),
+    border=st.sampled_from(PARTITION_BORDERS),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    padding=st.one_of(
+        st.sampled_from(["same", "valid", "full"]), st.tuples(*[st.integers(0, 9)] * 4)
+    ),
+    anchor=st.one_of(st.none(), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+    method=st.sampled_from(["direct", "separable"]),
+    tile=st.tuples(*[st.floats(0, 1)] * 4),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_any_tile_gives_the_whole_result_bit_for_bit(
+    shape: tuple[int, int, int],
+    kernel_name: str,
+    border: str,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: str | tuple[int, ...],
+    anchor: tuple[int, int] | None,
+    method: str,
+    tile: tuple[float, float, float, float],
+    dtype: type,
+) -> None:
+    """A tile of outputs filtered from its window of the padded input (made by
+    ``convolve.window``, no whole-image padding) equals that tile of the whole result."""
+    kernel = PARTITION_KERNELS[kernel_name]
+    if method == "separable" and separable_factors(kernel) is None:
+        method = "direct"
+    h, w, c = shape
+    image = np.random.default_rng(h * 31 + w).random((h, w, c) if c else (h, w))
+    image = image.astype(dtype)
+    options: dict[str, Any] = {
+        "border": border,
+        "stride": stride,
+        "dilation": dilation,
+        "padding": padding,
+        "anchor": anchor,
+    }
+    try:
+        whole = correlate(image, kernel, method=method, **options)  # type: ignore[arg-type]
+    except GeometryError:
+        return
+    assert np.array_equal(whole, _whole_by_padding(image, kernel, method, **options))
+    geometry = convolve.plan(
+        image.shape[:2],
+        kernel.shape,
+        padding=padding,
+        stride=stride,
+        dilation=dilation,
+        anchor=anchor,
+    )
+    (ho, wo), (sy, sx), (ry, rx) = geometry.out_shape, geometry.stride, geometry.reach
+    first, left = int(tile[0] * (ho - 1)), int(tile[1] * (wo - 1))
+    end, right = (
+        first + 1 + int(tile[2] * (ho - 1 - first)),
+        left + 1 + int(tile[3] * (wo - 1 - left)),
+    )
+    rows, columns = slice(first * sy, (end - 1) * sy + ry), slice(left * sx, (right - 1) * sx + rx)
+    piece = convolve.window(image, geometry, convolve.Border.parse(border), rows, columns)
+    part = correlate(
+        piece,
+        kernel,
+        method=method,
+        padding="valid",
+        stride=stride,
+        dilation=dilation,
+        anchor=anchor,  # type: ignore[arg-type]
+    )
+    assert np.array_equal(part, whole[first:end, left:right])
+
+
+@pytest.mark.parametrize("border", PARTITION_BORDERS)
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_window_holds_what_pad_puts_there(border: str, n: int) -> None:
+    """Any window of the padded input, even with borders many times wider than the image."""
+    image = np.arange(1.0, 1 + n * 4, dtype=np.float32).reshape(n, 4)
+    geometry = convolve.plan((n, 4), (1, 1), padding=(13, 11, 9, 10))
+    rule = convolve.Border.parse(border)
+    padded = convolve.pad(image, geometry, rule)
+    for start in range(0, padded.shape[0], 3):
+        for stop in range(start + 1, padded.shape[0] + 1, 4):
+            rows, columns = slice(start, stop), slice(stop % 7, padded.shape[1] - start % 5)
+            piece = convolve.window(image, geometry, rule, rows, columns)
+            assert np.array_equal(piece, padded[rows, columns])
+
+
+@pytest.mark.parametrize(
+    ("matrix", "passes"),
+    [
+        ([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], 5),  # 5 x c, then four subtractions
+        ([[1, 2, 1], [2, 4, 2], [1, 2, 1]], 10),  # corners summed, edges summed, centre
+        ((np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16).tolist(), 11),  # and a multiply
+        ([[1, 1, 1], [1, 1, 1], [1, 1, 1]], 8),  # a sum of nine
+        ([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], 6),  # Sobel: a +-1 group, then a +-2 one
+        ([[1.5, 2.5], [3.5, 4.5]], 7),  # all different: a product and add per tap
+    ],
+)
+def test_equal_weights_share_a_multiply(matrix: list[list[float]], passes: int) -> None:
+    """``spatial.passes`` counts the ufunc calls, and the sum is the kernel's."""
+    weights = np.array(matrix, dtype=np.float64)
+    groups = spatial.sum_plan([(cell, float(w)) for cell, w in np.ndenumerate(weights) if w != 0])
+    assert spatial.passes(groups) == passes
+    source = np.random.default_rng(14).random((6, 7)) + 1
+    calls = []
+
+    def fetch(cell: tuple[int, ...]) -> NDArray[np.float64]:
+        calls.append(cell)
+        u, v = cell
+        return source[u : u + 6 - weights.shape[0] + 1, v : v + 7 - weights.shape[1] + 1]
+
+    target = np.empty((6 - weights.shape[0] + 1, 7 - weights.shape[1] + 1))
+    spatial.weighted_sum(target, groups, fetch, lambda: np.empty_like(target))
+    assert len(calls) == np.count_nonzero(weights)
+    np.testing.assert_allclose(
+        target,
+        ndimage.correlate(source, weights)[
+            tuple(
+                slice(a // 2, a // 2 + n) for a, n in zip(weights.shape, target.shape, strict=True)
+            )
+        ],
+        rtol=1e-12,
+    )

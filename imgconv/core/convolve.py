@@ -20,8 +20,15 @@ output positions, so a stride of 4 costs about a sixteenth of stride 1:
     For rank-1 kernels (box, Gaussian, Sobel): a column pass on the sampled
     rows, then a row pass on the sampled columns.
 ``fft``
-    ``scipy.signal.fftconvolve`` of the padded input, then sampling; wins
-    for large dense kernels.
+    Overlap-save FFT blocks of the padded input, then sampling; wins for
+    large dense kernels.
+
+The direct and separable methods do not pad the whole image: the outputs
+whose taps all fall inside it read the image itself, and only a frame of
+outputs near the edges reads padded copies of the edge strips
+(:func:`correlate_framed`). Every output is computed by the same sequence
+of operations wherever it lies and however the work is cut into strips,
+bands or tiles, so those give the whole image's numbers to the bit.
 
 No click, rich, PIL or file I/O here.
 """
@@ -44,20 +51,28 @@ METHODS: tuple[Method, ...] = ("auto", "direct", "separable", "fft")
 FloatArray = NDArray[np.floating]
 
 # The cost model of choose_method, in nanoseconds per sample and channel:
-# a multiply-add of the direct method, an add of a weight of +-1, a
-# separable tap, and a position of the FFT method (per position of the
-# padded input, before the blocks' overlap), plus the FFT's fixed cost.
-# `python benchmarks/calibrate.py` measures them; with both cores busy it
-# overstated the FFT threefold, so _FFT_POSITION is from the quiet full run
-# of benchmarks/RESULTS.md instead (4096 x 4096 RGB: 15x15 random by FFT
-# 0.40 s, 15x15 Gaussian separable 0.87 s, 3x3 sharpen direct 0.14 s after
-# padding). What they decide: direct up to 5x5 sparse kernels, FFT for dense
-# ones from 5x5; separable for rank-1 kernels up to 5x5, FFT beyond.
-_DIRECT_TAP = 0.6
-_DIRECT_UNIT_TAP = 0.3
-_SEPARABLE_TAP = 0.7
+# one array pass of the direct method and of the separable method (see
+# spatial.passes: taps of equal weight share a multiply, +-1 weights have
+# none), and a position of the FFT method (per position of the padded
+# input, before the blocks' overlap), plus the FFT's fixed cost. The direct
+# and separable methods do not pad the whole image (see correlate_framed);
+# the FFT method does, which its constant includes. `python
+# benchmarks/calibrate.py` measures them; with both cores busy it overstates
+# the FFT threefold, so these are from a quiet run of the methods on
+# 4096 x 4096 RGB float32: 15x15 Gaussian by FFT 0.47 s (8.8 per position),
+# by separable passes 0.53 s (43 passes, 0.24 each), 15x15 box separable
+# 0.37 s (29 passes, 0.25), 7x7 Gaussian 0.25 s (19 passes, 0.26), 3x3
+# sharpen direct 0.092 s (5 passes, 0.37 with the fixed cost of reading the
+# image and making the output). What they decide: direct for 3x3 and
+# sparse 5x5 kernels, FFT for dense ones from 5x5; separable for rank-1
+# kernels up to 11x11 Gaussians and 15x15 boxes, FFT beyond.
+_DIRECT_PASS = 0.3
+_SEPARABLE_PASS = 0.26
 _FFT_POSITION = 8.0
 _FFT_SETUP = 2e5
+# Separable must beat direct by this factor: within the model's error
+# (calibrations vary by 20%), direct keeps no column-pass buffer.
+_SEPARABLE_MARGIN = 1.25
 # correlate() pads and filters a large image in bands of about this many
 # bytes of floats: the padding is then one band's copy, made while in cache.
 BAND_BYTES = 4 << 20
@@ -144,8 +159,11 @@ def correlate(
     banded : bool
         Pad and filter a large image in bands of rows, so that memory holds
         one band's padded copy rather than the whole image's; the same
-        numbers. Off by default: one padding pass over the whole image is
-        faster (4096 x 4096 RGB, 3x3: 0.21 s whole, 0.25 to 0.48 s banded).
+        numbers, to the bit for the direct and separable methods. Off by
+        default: those two methods then pad no more than the frame of
+        outputs near the edges (see :func:`correlate_framed`), which is
+        faster and smaller than any banding; the FFT method pads the
+        whole image once.
 
     Returns
     -------
@@ -194,6 +212,8 @@ def correlate(
     chosen = choose_method(k.matrix, geometry) if method == "auto" else method
     if bands_wanted(data, rule, banded):
         out = _in_bands(data, k, geometry, rule, chosen)
+    elif (chosen == "direct" or chosen == "separable") and interior(geometry) is not None:
+        out = correlate_framed(data, k.matrix, geometry, rule, method=chosen)
     else:
         out = correlate_padded(pad(data, geometry, rule), k.matrix, geometry, method=chosen)
     if k.bias:
@@ -236,6 +256,162 @@ def _in_bands(
     return out
 
 
+def interior(geometry: Geometry) -> tuple[int, int, int, int] | None:
+    """The output rows and columns whose taps all fall inside the image, if any.
+
+    Returns
+    -------
+    tuple of int or None
+        ``(first_row, end_row, first_column, end_column)`` of the outputs
+        that need no padding, or None where there are none.
+
+    Examples
+    --------
+    >>> interior(plan((10, 8), (3, 3)))
+    (1, 9, 1, 7)
+    >>> interior(plan((10, 8), (3, 3), stride=2, padding="full"))
+    (1, 4, 1, 3)
+    """
+    ranges = []
+    for n, before, reach, step, size in zip(
+        geometry.in_shape,
+        geometry.pads[::2],
+        geometry.reach,
+        geometry.stride,
+        geometry.out_shape,
+        strict=True,
+    ):
+        # Output i reads padded positions i*step ... i*step + reach - 1,
+        # which are image positions once ``before`` is taken off.
+        first = -(-before // step)
+        end = min(size, (n - reach + before) // step + 1)
+        if end <= first:
+            return None
+        ranges += [first, end]
+    return ranges[0], ranges[1], ranges[2], ranges[3]
+
+
+def window(
+    data: FloatArray, geometry: Geometry, border: Border, rows: slice, columns: slice
+) -> FloatArray:
+    """Rows and columns of the padded input (in its coordinates), made from the image alone.
+
+    The same values :func:`pad` puts there, for a small part of the padded
+    input (an edge strip) without padding the whole image.
+    """
+    top, _, left, _ = geometry.pads
+    (h, w), mode = geometry.in_shape, border.mode
+    y = np.arange(rows.start, rows.stop) - top
+    x = np.arange(columns.start, columns.stop) - left
+    piece: FloatArray = data[_source_index(y, h, mode)[:, None], _source_index(x, w, mode)]
+    if mode in ("zero", "constant"):
+        piece[(y < 0) | (y >= h)] = border.fill
+        piece[:, (x < 0) | (x >= w)] = border.fill
+    return piece
+
+
+def _source_index(index: NDArray[np.intp], n: int, mode: str) -> NDArray[np.intp]:
+    """Where in an axis of ``n`` pixels each (possibly outside) index takes its value.
+
+    Wide borders repeat the pattern as :func:`numpy.pad` does; a zero or
+    constant border clamps here, and :func:`window` overwrites those cells.
+    """
+    if mode == "wrap":
+        return index % n
+    if mode == "reflect":  # ba|abcd|dc: period 2n
+        folded = index % (2 * n)
+        return np.where(folded < n, folded, 2 * n - 1 - folded)
+    if mode == "reflect101" and n > 1:  # cb|abcd|cb: period 2n - 2
+        folded = index % (2 * n - 2)
+        return np.where(folded < n, folded, 2 * n - 2 - folded)
+    return np.clip(index, 0, n - 1)
+
+
+def correlate_framed(
+    data: NDArray[np.generic],
+    matrix: NDArray[np.float64],
+    geometry: Geometry,
+    border: Border,
+    *,
+    method: Literal["direct", "separable"] = "direct",
+) -> FloatArray:
+    """:func:`correlate_padded` of the padded image, without padding the whole image.
+
+    The interior (see :func:`interior`) reads the image itself through
+    views; only the frame around it, the outputs within the kernel's reach
+    of an edge, is computed from small padded copies of the edge strips
+    (see :func:`window`). Each output is computed by the same operations as
+    from the padded image, so the numbers are the same to the bit. This
+    saves the padding pass (a third of the time of a 3x3 kernel on a large
+    image) and the padded copy's memory.
+
+    Parameters
+    ----------
+    data : ndarray
+        The unpadded ``(H, W[, C])`` image, in any dtype :func:`work_dtype`
+        takes.
+    matrix : ndarray
+        The kernel, as applied (already flipped if convolving).
+    geometry : Geometry
+        The planned geometry.
+    border : Border
+        What the padding holds.
+    method : {'direct', 'separable'}
+        The FFT method has no use for this (it transforms padded blocks).
+
+    Returns
+    -------
+    ndarray
+        ``(H_out, W_out[, C])`` in the working dtype.
+    """
+    inside = interior(geometry)
+    if inside is None:
+        return correlate_padded(pad(data, geometry, border), matrix, geometry, method=method)
+    work = data.astype(work_dtype(data.dtype), copy=False)
+    factors = _factors(matrix) if method == "separable" else None
+    (ho, wo), (sy, sx), (ry, rx) = geometry.out_shape, geometry.stride, geometry.reach
+    out = np.empty((ho, wo, *work.shape[2:]), dtype=work.dtype)
+
+    def fill(first: int, end: int, left: int, right: int, source: FloatArray) -> None:
+        region = out[first:end, left:right]
+        if factors is None:
+            spatial.direct_into(region, source, matrix, geometry.stride, geometry.dilation)
+        else:
+            spatial.separable_into(region, source, factors, geometry.stride, geometry.dilation)
+
+    def padded(first: int, end: int, left: int, right: int) -> tuple[slice, slice]:
+        return slice(first * sy, (end - 1) * sy + ry), slice(left * sx, (right - 1) * sx + rx)
+
+    i0, i1, j0, j1 = inside
+    top, _, left_pad, _ = geometry.pads
+    # The interior straight from the image: its window is a view.
+    rows, columns = padded(i0, i1, j0, j1)
+    view = work[
+        rows.start - top : rows.stop - top, columns.start - left_pad : columns.stop - left_pad
+    ]
+    fill(i0, i1, j0, j1, view)
+    # The frame: bands above and below, strips left and right, each from a
+    # padded copy of just the input it reads.
+    frame = ((0, i0, 0, wo), (i1, ho, 0, wo), (i0, i1, 0, j0), (i0, i1, j1, wo))
+    for first, end, left, right in frame:
+        if first < end and left < right:
+            piece = window(work, geometry, border, *padded(first, end, left, right))
+            fill(first, end, left, right, piece)
+    return out
+
+
+def _factors(matrix: NDArray[np.float64]) -> list[tuple[NDArray[np.float64], NDArray[np.float64]]]:
+    """:func:`separable_factors`, or the error the separable method gives without them."""
+    factors = separable_factors(matrix)
+    if factors is None:
+        msg = (
+            "the separable method needs a kernel of rank 1 to 3 (a sum of at most three "
+            "outer products of two vectors)"
+        )
+        raise UsageError(msg)
+    return factors
+
+
 def correlate_padded(
     padded: FloatArray,
     matrix: NDArray[np.float64],
@@ -253,14 +429,7 @@ def correlate_padded(
         raise UsageError(msg)
     chosen = choose_method(matrix, geometry) if method == "auto" else method
     if chosen == "separable":
-        factors = separable_factors(matrix)
-        if factors is None:
-            msg = (
-                "the separable method needs a kernel of rank 1 to 3 (a sum of at most three "
-                "outer products of two vectors)"
-            )
-            raise UsageError(msg)
-        return spatial.separable(padded, factors, geometry)
+        return spatial.separable(padded, _factors(matrix), geometry)
     if chosen == "fft":
         return spectral.fft_correlate(padded, matrix, geometry)
     return spatial.direct(padded, matrix, geometry)
@@ -281,32 +450,37 @@ def choose_method(matrix: NDArray[np.float64], geometry: Geometry) -> Method:
 
     Costs are in nanoseconds per channel, from ``benchmarks/calibrate.py`` on
     the 2-core reference machine (see the constants): the direct method pays
-    per non-zero cell and sample, the separable method per vector entry and
-    sample (its column pass over every padded column), the FFT method per
-    position of the padded input whatever the stride.
+    per array pass and sample (:func:`imgconv.core.spatial.passes`), the
+    separable method per pass of its column pass over the sampled rows and
+    every column read, and of its row pass over the samples, the FFT method
+    per position of the padded input whatever the stride.
     """
-    (ho, wo), wp = geometry.out_shape, geometry.padded_shape[1]
+    (ho, wo), (sy, sx) = geometry.out_shape, geometry.stride
+    ry, rx = geometry.reach
     samples = float(ho * wo)
-    taps = np.count_nonzero(matrix)
-    ones = np.count_nonzero(np.abs(matrix) == 1)
-    costs: dict[Method, float] = {
-        "direct": samples * (_DIRECT_TAP * (taps - ones) + _DIRECT_UNIT_TAP * ones)
-    }
+    direct_passes = spatial.passes(spatial.sum_plan(_cells(matrix)))
+    costs: dict[Method, float] = {"direct": _DIRECT_PASS * direct_passes * samples}
     factors = separable_factors(matrix)
     if factors is not None:
-        per_term = [
-            _SEPARABLE_TAP * (np.count_nonzero(c) * ho * wp + np.count_nonzero(r) * samples)
-            for c, r in factors
-        ]
-        costs["separable"] = float(sum(per_term))
-    ry, rx = geometry.reach
-    (sy, sx) = geometry.stride
+        width = min(geometry.padded_shape[1], sx * (wo - 1) + rx)
+        total = 0.0
+        for term, (column, row) in enumerate(factors):
+            down = spatial.passes(spatial.sum_plan(_cells(column)))
+            across = spatial.passes(spatial.sum_plan(_cells(row)), accumulate=term > 0)
+            total += down * ho * width + across * samples
+        if _SEPARABLE_PASS * total * _SEPARABLE_MARGIN < costs["direct"]:
+            costs["separable"] = _SEPARABLE_PASS * total
     valid = (sy * (ho - 1) + 1, sx * (wo - 1) + 1)
     positions = float(valid[0] * valid[1])
     by, bx = spectral.block_shape((ry, rx), valid)
     overlap = by * bx / float((by - ry + 1) * (bx - rx + 1))
     costs["fft"] = _FFT_POSITION * positions * overlap + _FFT_SETUP
     return min(costs, key=lambda m: costs[m])
+
+
+def _cells(weights: NDArray[np.float64]) -> list[tuple[tuple[int, ...], float]]:
+    """The non-zero cells of ``weights`` and their values, as the spatial methods take them."""
+    return [(index, float(w)) for index, w in np.ndenumerate(weights) if w != 0]
 
 
 def separable_factors(
@@ -332,7 +506,32 @@ def separable_factors(
     rank = int(np.count_nonzero(s > s[0] * 1e-6)) if s[0] > 0 else 0
     if not 1 <= rank <= _MAX_SEPARABLE_RANK:
         return None
-    return [(u[:, i] * s[i], vt[i, :]) for i in range(rank)]
+    return [_tidy(u[:, i] * s[i], vt[i, :]) for i in range(rank)]
+
+
+def _tidy(
+    column: NDArray[np.float64], row: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Singular vectors made exactly (anti)symmetric where they nearly are; column peak 1.
+
+    The product changes by rounding alone, and the spatial methods then
+    share a multiply between mirrored taps and skip it for the 1 (a
+    normalised Gaussian stored in float32 factors only through the SVD).
+    """
+    column, row = _mirrored(column), _mirrored(row)
+    peak = column[np.argmax(np.abs(column))]
+    return column / peak, row * peak
+
+
+def _mirrored(vector: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``vector`` made exactly symmetric or antisymmetric if it is so to 1e-9 of its size."""
+    reverse = vector[::-1]
+    tolerance = 1e-9 * float(np.abs(vector).max())
+    if np.abs(vector - reverse).max() <= tolerance:
+        return (vector + reverse) / 2
+    if np.abs(vector + reverse).max() <= tolerance:
+        return (vector - reverse) / 2
+    return vector
 
 
 def rank_one_factors(
@@ -341,7 +540,8 @@ def rank_one_factors(
     """Column and row vectors whose outer product is ``matrix``, if it has rank 1.
 
     The factors are taken from the matrix itself (its largest cell's column,
-    and its row), so an integer kernel such as Sobel factors exactly.
+    and its row), so an integer kernel such as Sobel factors exactly, into
+    whole numbers.
     """
     peak = np.unravel_index(int(np.argmax(np.abs(matrix))), matrix.shape)
     pivot = matrix[peak]
@@ -349,6 +549,19 @@ def rank_one_factors(
         return None
     column = matrix[:, peak[1]] / pivot
     row = matrix[peak[0], :]
+    # Where the column is whole numbers, or whole multiples of its smallest
+    # cell, divide by their greatest common divisor instead: both factors
+    # are then exact (Scharr is [3, 10, 3] x [-1, 0, 1], not [0.3, 1, 0.3] x
+    # [-10, 0, 10]; the binomial [1, 4, 6, 4, 1] / 16 outer product keeps its
+    # whole numbers), and integer images give exact results.
+    cells = matrix[:, peak[1]]
+    for unit in (1.0, float(np.abs(cells[cells != 0]).min())):
+        counts = cells / unit
+        if np.all(counts == np.round(counts)) and np.abs(counts).max() < 2**31:
+            divisor = unit * int(np.gcd.reduce(np.abs(counts).astype(np.int64)))
+            column = cells / (divisor * np.sign(pivot))
+            row = matrix[peak[0], :] / column[peak[0]]
+            break
     error = np.abs(np.outer(column, row) - matrix).max()
     if error > 1e-12 * abs(pivot):
         return None
