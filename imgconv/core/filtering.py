@@ -30,6 +30,7 @@ from .convolve import (
     FloatArray,
     Method,
     choose_method,
+    correlate_framed,
     correlate_padded,
     pad,
     sample,
@@ -1200,9 +1201,19 @@ class _Applier:
         results = []
         for kernel in self.kernels:
             geometry = _geometry_for(data.shape, kernel, self.settings)
-            if geometry.pads not in padded:
-                padded[geometry.pads] = self._pad(data, opacity, geometry, border)
-            results.append(self._one(kernel, geometry, padded[geometry.pads], bias=bias))
+            method = self._method(kernel.matrix, geometry)
+            if opacity is None and (method == "direct" or method == "separable"):
+                # No padded copy of the image: its interior is read in place,
+                # the frame from small padded strips (the same numbers).
+                rule = border or self.settings.border
+                out = correlate_framed(data, kernel.matrix, geometry, rule, method=method)
+            else:
+                if geometry.pads not in padded:
+                    padded[geometry.pads] = self._pad(data, opacity, geometry, border)
+                out = self._one(kernel, geometry, padded[geometry.pads], method)
+            if bias and kernel.bias:
+                out += out.dtype.type(kernel.bias)
+            results.append(out)
         if len(results) == 1:
             combined = results[0]
         else:
@@ -1261,15 +1272,19 @@ class _Applier:
             pad(weights, geometry, opacity_border),
         )
 
+    def _method(self, matrix: NDArray[np.float64], geometry: Geometry) -> Method:
+        """The method for ``matrix`` (chosen for the whole image, for a band), noted."""
+        method = self.settings.method
+        if method == "auto":
+            method = choose_method(matrix, self.whole or geometry)
+        self.methods.append(method)
+        return method
+
     def _one(
-        self, kernel: Kernel, geometry: Geometry, padded: _Padded, *, bias: bool
+        self, kernel: Kernel, geometry: Geometry, padded: _Padded, method: Method
     ) -> FloatArray:
         matrix = kernel.matrix
         chooser = self.whole or geometry
-        method = self.settings.method
-        if method == "auto":
-            method = choose_method(matrix, chooser)
-        self.methods.append(method)
         if padded.premultiplied is None or padded.opacity is None:
             out = correlate_padded(padded.plain, matrix, geometry, method=method)
         else:
@@ -1287,8 +1302,6 @@ class _Applier:
                 geometry,
                 (method, share_method),
             )
-        if bias and kernel.bias:
-            out += out.dtype.type(kernel.bias)
         return out
 
 
