@@ -527,10 +527,12 @@ def apply_many(
     from .image_io import check_save_options, output_format
 
     resolved = as_kernel_set(kernel, stdin) if isinstance(kernel, str) else kernel
-    if format is not None:
-        check_save_options(output_format("-", format), save)
     found = expand_inputs(inputs, recursive=recursive, exclude=outdir)
     tasks = plan_outputs(found, outdir, name=name, format=format)
+    # An output name whose format is unknown fails every file: say so once.
+    for suffix in sorted({os.path.splitext(t.target)[1].lower() for t in tasks}):
+        target = next(t.target for t in tasks if t.target.lower().endswith(suffix))
+        check_save_options(output_format(target, format), save)
     if planned is not None:
         planned(len(tasks))
     workers = jobs or default_jobs()

@@ -301,3 +301,19 @@ def test_an_interrupted_batch_finishes_on_a_second_run(tmp_path: Path) -> None:
         f"imgconv: {count - len(done)} written, {len(done)} skipped of {count} "
     )
     assert len(list(out.iterdir())) == count
+
+
+def test_an_output_format_that_cannot_be_is_refused_once(tmp_path: Path) -> None:
+    inputs = make_inputs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    result = run("apply", "box:3", *map(str, inputs), "-o", str(out), "--name", "{stem}")
+    assert result.exit_code == 2
+    assert error_lines(result) == [
+        f"Error: cannot tell the output format of '{out / 'p00'}' from its suffix; use a "
+        "suffix such as .png, .jpg, .tif or .npy, or --format"
+    ]
+    result = run("apply", "box:3", *map(str, inputs), "-o", str(out), "--quality", "50")
+    assert error_lines(result) == [
+        "Error: --quality applies to JPEG, WebP and AVIF output, not PNG"
+    ]
+    assert not out.exists()
