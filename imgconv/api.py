@@ -310,6 +310,12 @@ def apply_file(
             names = [prepared.name]
             if len(frames) > 1:
                 names = [f"{prepared.name} frame {index}" for index in range(len(frames))]
+        # The input's pixels are done with: let them go before encoding,
+        # which needs memory of its own.
+        count = len(frames)
+        del frames
+        empty = np.empty((0, *picture.pixels.shape[1:]), picture.pixels.dtype)  # not a view
+        picture = replace(picture, pixels=empty, more_frames=())
         if target is not None and out_format is not None:
             if stacked:
                 data = encode_stack(
@@ -336,7 +342,7 @@ def apply_file(
         geometry=result.filtered.geometry,
         methods=tuple(m for r in (results if stacked else results[:1]) for m in r.filtered.methods),
         warnings=tuple(warnings),
-        frames=len(frames),
+        frames=count,
         maps=tuple(labelled_maps(names, results)) if options.get("keep_maps", True) else (),
         numeric=picture.numeric,
     )

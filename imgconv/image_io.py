@@ -496,7 +496,7 @@ def _normalise_mode(image: Image.Image) -> Image.Image:
 def _to_array(image: Image.Image, label: str) -> tuple[NDArray[np.generic], tuple[str, ...]]:
     """Pixels and bands of a loaded image in one of the modes imgconv keeps."""
     if image.mode in _MODES:
-        pixels: NDArray[np.generic] = np.array(image)  # a copy: writable, like the others
+        pixels: NDArray[np.generic] = _copied(image)
         bands = _MODES[image.mode]
     elif image.mode.startswith("I;16"):
         pixels = np.asarray(image).astype(np.uint16)  # native byte order
@@ -520,6 +520,27 @@ def _to_array(image: Image.Image, label: str) -> tuple[NDArray[np.generic], tupl
     if pixels.ndim == 2:
         pixels = pixels[:, :, np.newaxis]
     return np.ascontiguousarray(pixels), bands
+
+
+#: Bytes per piece when a decoded image is copied out of Pillow.
+_COPY_BYTES = 8 << 20
+
+
+def _copied(image: Image.Image) -> NDArray[np.generic]:
+    """``np.array(image)``, a writable copy, made a band of rows at a time.
+
+    NumPy's conversion goes through a bytes copy of the whole image, so it
+    would hold the image three times at once (Pillow's, the bytes, the
+    array); piece by piece, the peak is Pillow's and the array's.
+    """
+    width, height = image.size
+    first = np.asarray(image.crop((0, 0, width, 1)))
+    pixels = np.empty((height, *first.shape[1:]), dtype=first.dtype)
+    rows = max(1, _COPY_BYTES // max(1, first.nbytes))
+    for top in range(0, height, rows):
+        stop = min(height, top + rows)
+        pixels[top:stop] = np.asarray(image.crop((0, top, width, stop)))
+    return pixels
 
 
 def _carried_info(image: Image.Image) -> dict[str, Any]:
