@@ -1084,34 +1084,13 @@ def write_output(data: bytes, target: str, *, stdout: BinaryIO | None = None) ->
             raise ImageWriteError(msg) from exc
         return
 
-    try:
-        existing: os.stat_result | None = os.stat(target)  # follows symbolic links
-    except OSError:
-        existing = None
-    if existing is not None and stat.S_ISDIR(existing.st_mode):
-        msg = f"cannot write {target!r}: it is a directory"
-        raise ImageWriteError(msg)
-    if existing is not None and not stat.S_ISREG(existing.st_mode):
+    replaced = replaced_file(target)
+    if replaced is None:
         # A device or a pipe (/dev/null, /dev/stdout) cannot be replaced by
         # renaming, and must not be: write into it.
         _write_in_place(data, target)
         return
-    # Replace the file a symbolic link points to, not the link.
-    path = os.path.realpath(target) if os.path.islink(target) else target
-
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        shown = os.path.dirname(target) or "."
-        if os.path.exists(directory):
-            msg = f"cannot write {target!r}: {shown!r} is not a directory"
-        else:
-            msg = f"cannot write {target!r}: directory {shown!r} does not exist"
-        raise ImageWriteError(msg)
-    if existing is not None and not os.access(path, os.W_OK):
-        # Renaming would replace a read-only file; refuse, as writing into it would.
-        msg = f"cannot write {target!r}: permission denied"
-        raise ImageWriteError(msg)
-    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask()
+    path, directory, mode = replaced
     try:
         fd, temporary = tempfile.mkstemp(
             prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
@@ -1138,6 +1117,45 @@ def write_output(data: bytes, target: str, *, stdout: BinaryIO | None = None) ->
             raise _write_error(target, exc) from exc
         raise
     _sync_directory(directory)
+
+
+def replaced_file(target: str) -> tuple[str, str, int] | None:
+    """Where an atomic write of ``target`` goes: the file, its directory, and the new mode.
+
+    A symbolic link is followed (the file it points to is replaced); an
+    existing file's mode is kept, a new one gets ``0o666`` less the umask.
+    None for an existing target that is not a regular file (a device or a
+    pipe), which renaming must not replace.
+
+    Raises
+    ------
+    ImageWriteError
+        A directory as the target, a missing directory, a read-only file.
+    """
+    try:
+        existing: os.stat_result | None = os.stat(target)  # follows symbolic links
+    except OSError:
+        existing = None
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        msg = f"cannot write {target!r}: it is a directory"
+        raise ImageWriteError(msg)
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        return None
+    path = os.path.realpath(target) if os.path.islink(target) else target
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        shown = os.path.dirname(target) or "."
+        if os.path.exists(directory):
+            msg = f"cannot write {target!r}: {shown!r} is not a directory"
+        else:
+            msg = f"cannot write {target!r}: directory {shown!r} does not exist"
+        raise ImageWriteError(msg)
+    if existing is not None and not os.access(path, os.W_OK):
+        # Renaming would replace a read-only file; refuse, as writing into it would.
+        msg = f"cannot write {target!r}: permission denied"
+        raise ImageWriteError(msg)
+    mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask()
+    return path, directory, mode
 
 
 def _write_in_place(data: bytes, target: str) -> None:

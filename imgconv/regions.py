@@ -36,10 +36,10 @@ import logging
 import mmap
 import operator
 import os
-import stat
 import struct
 import tempfile
 import zlib
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +53,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from . import deep
 from .errors import ImageReadError, ImageWriteError
-from .image_io import _fsync, _sync_directory, _umask, _write_error
+from .image_io import _fsync, _sync_directory, _write_error, replaced_file
 from .matrix_io import NPY_MAGIC, matrix_bands
 
 __all__ = ["RowSink", "RowSource", "create_rows", "open_rows"]
@@ -86,7 +86,7 @@ _PAGE = mmap.PAGESIZE
 # Sources
 
 
-class RowSource:
+class RowSource(ABC):
     """Rows of an image or matrix, read on demand.
 
     Index with a row slice, ``source[start:stop]``, for a new array of those
@@ -159,9 +159,11 @@ class RowSource:
         row: NDArray[Any] = self._rows(index, index + 1)[0]
         return row
 
+    @abstractmethod
     def _rows(self, start: int, stop: int) -> NDArray[Any]:
-        raise NotImplementedError
+        """Image rows ``start`` to ``stop - 1``, read from the file: each format's own."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release the file; the source cannot be read afterwards."""
 
@@ -612,7 +614,7 @@ def _tiff_info(tags: Any, bands: tuple[str, ...]) -> dict[str, Any]:
 # Sinks
 
 
-class RowSink:
+class RowSink(ABC):
     """An image file written by rows, in order, then committed.
 
     ``sink[first:stop] = rows`` writes rows ``first`` to ``stop``; each
@@ -657,12 +659,15 @@ class RowSink:
         self._done = False
 
     # Subclasses write rows and finish the temporary file.
+    @abstractmethod
     def _write(self, rows: NDArray[Any]) -> None:
-        raise NotImplementedError
+        """Append rows to the temporary file: each format's own."""
 
+    @abstractmethod
     def _finish(self) -> None:
-        raise NotImplementedError
+        """Complete the temporary file (headers, directory, flush): each format's own."""
 
+    @abstractmethod
     def _discard(self) -> None:
         """Release open handles of the temporary file, without finishing it."""
 
@@ -775,32 +780,14 @@ class RowSink:
         the umask).
         """
         target = self.path
-        try:
-            existing: os.stat_result | None = os.stat(target)
-        except OSError:
-            existing = None
-        if existing is not None and stat.S_ISDIR(existing.st_mode):
-            msg = f"cannot write {target!r}: it is a directory"
-            raise ImageWriteError(msg)
-        if existing is not None and not stat.S_ISREG(existing.st_mode):
+        replaced = replaced_file(target)
+        if replaced is None:
             msg = (
                 f"cannot write {target!r}: it is not a regular file, and a large image is "
                 "written by rows to a file that replaces it; write to a file"
             )
             raise ImageWriteError(msg)
-        path = os.path.realpath(target) if os.path.islink(target) else target
-        directory = os.path.dirname(path) or "."
-        if not os.path.isdir(directory):
-            shown = os.path.dirname(target) or "."
-            if os.path.exists(directory):
-                msg = f"cannot write {target!r}: {shown!r} is not a directory"
-            else:
-                msg = f"cannot write {target!r}: directory {shown!r} does not exist"
-            raise ImageWriteError(msg)
-        if existing is not None and not os.access(path, os.W_OK):
-            msg = f"cannot write {target!r}: permission denied"
-            raise ImageWriteError(msg)
-        self._mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o666 & ~_umask()
+        path, directory, self._mode = replaced
         try:
             fd, temporary = tempfile.mkstemp(
                 prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
