@@ -276,7 +276,13 @@ def test_an_interrupted_batch_finishes_on_a_second_run(tmp_path: Path) -> None:
     # running when the first output appears, however fast the machine.
     command = [sys.executable, "-m", "imgconv", "apply", "gaussian:5", "--method", "direct",
                str(folder), "-o", str(out), "--jobs", "1"]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    # Ctrl-C as at a terminal, even where this test runs with SIGINT ignored
+    # (a background job of a script, as CI may be), which the child inherits.
+    process = subprocess.Popen(
+        command,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(out.glob("p*")):
         time.sleep(0.01)
