@@ -274,7 +274,7 @@ def apply_file(
                 kernels=prepared,
                 in_bands=streamed.in_bands,
                 out_bands=streamed.out_bands,
-                depth=streamed.depth,  # type: ignore[arg-type]
+                depth=streamed.depth,
                 geometry=streamed.geometry,
                 methods=streamed.methods,
                 warnings=(),

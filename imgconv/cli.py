@@ -16,7 +16,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -193,7 +193,7 @@ def apply(
     compression: int | None,
     frame: int | None,
     max_pixels: int | None,
-    memory_limit: int | str | None,
+    memory_limit: int | Literal["auto"] | None,
     print_as: str | None,
     print_to: str | None,
     output_dir: str | None,
@@ -335,7 +335,7 @@ def apply(
         frame=frame,
         max_pixels=max_pixels,
         # Printing needs the maps, which a streamed image never holds.
-        memory_limit=None if print_as is not None else memory_limit,  # type: ignore[arg-type]
+        memory_limit=None if print_as is not None else memory_limit,
         stdin=sys.stdin.buffer,
         stdout=sys.stdout.buffer,
     )

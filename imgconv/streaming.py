@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    from .core.geometry import Geometry
     from .core.kernels import KernelSet
+    from .core.mapping import DepthName
 
 #: Bytes of floats per band when streaming: small enough that a band's few
 #: float arrays stay far below any sensible limit, large enough that the
@@ -62,10 +64,10 @@ class Streamed:
     out_shape: tuple[int, ...]
     in_bands: tuple[str, ...]
     out_bands: tuple[str, ...]
-    depth: str
+    depth: DepthName
     methods: tuple[str, ...]
     numeric: bool
-    geometry: Any
+    geometry: Geometry
 
 
 class _AsFloat64:
