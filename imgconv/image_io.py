@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import math
 import os
 import stat
@@ -60,6 +61,13 @@ from typing import Any, BinaryIO, TextIO, TypedDict
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+# Pillow logs what it finds wrong in a damaged file (through logging's
+# last-resort handler: on stderr, beside imgconv's own error line). A handler
+# that drops the records keeps them off stderr; an application that sets up
+# logging still receives them through the root logger.
+if not any(isinstance(h, logging.NullHandler) for h in logging.getLogger("PIL").handlers):
+    logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 from . import deep, png
 from .errors import ImageReadError, ImageWriteError, UsageError
@@ -226,7 +234,7 @@ def _matrix(data: bytes, label: str, kind: str, frame: int | None) -> Picture:
 def _pillow_knows(data: bytes) -> bool:
     """Whether Pillow takes ``data`` for an image (a broken one too: decoding reports it)."""
     try:
-        with _unlimited():
+        with pillow_unlimited():
             return _open(data) is not None
     except Exception:  # any other failure means Pillow recognised a format
         return True
@@ -280,7 +288,7 @@ def _libtiff_muted(active: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _unlimited() -> Iterator[None]:
+def pillow_unlimited() -> Iterator[None]:
     """Lift Pillow's pixel limit: :func:`deep.check_pixels` applies ours, more clearly."""
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
@@ -300,7 +308,7 @@ def _no_such_frame(label: str, frame: int, count: int) -> UsageError:
 
 def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) -> Picture:
     """Decode a whole file's bytes (see the module's table)."""
-    with deep.pillow_errors(label), _unlimited():
+    with deep.pillow_errors(label), pillow_unlimited():
         image = _open(data)
     if image is None:
         if deep.is_tiff(data):

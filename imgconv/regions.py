@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import mmap
 import operator
 import os
 import struct
 import tempfile
+import warnings
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -53,7 +55,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from . import deep
 from .errors import ImageReadError, ImageWriteError
-from .image_io import _fsync, _sync_directory, _write_error, replaced_file
+from .image_io import _fsync, _sync_directory, _write_error, pillow_unlimited, replaced_file
 from .matrix_io import NPY_MAGIC, matrix_bands
 
 __all__ = ["RowSink", "RowSource", "create_rows", "open_rows"]
@@ -229,6 +231,38 @@ def open_rows(path: str) -> RowSource | None:
     return None
 
 
+def peek(path: str) -> tuple[tuple[int, ...], int] | None:
+    """The shape and bytes per sample of a ``.npy`` or TIFF file, from its header alone.
+
+    Cheap (no ``tifffile``, no pixel data), so that a caller can decide
+    whether a file is large enough to be worth :func:`open_rows`. None for
+    other files and for headers that cannot be read; the first page of a
+    TIFF, with as many bands as it has samples per pixel.
+    """
+    suffix = os.path.splitext(path)[1].lower()
+    try:
+        if suffix == ".npy":
+            header = _npy_header(path)
+            return None if header is None else (header[0], header[1].itemsize)
+        with open(path, "rb") as file:
+            if not deep.is_tiff(file.read(8)):
+                return None
+        from PIL import Image
+
+        # Reads the header, not the pixels; our --max-pixels check comes later,
+        # and the whole-file reader reports what Pillow would warn about.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pillow_unlimited(), Image.open(path) as image:
+                tags = getattr(image, "tag_v2", {})
+                samples = int(tags.get(277, len(image.getbands())))
+                bits = tags.get(258, (8,))
+                depth = max(bits) if isinstance(bits, tuple) else int(bits)
+                return (image.height, image.width, samples), max(1, depth // 8)
+    except Exception:  # a damaged header: the whole-file reader says what is wrong
+        return None
+
+
 def _reason(exc: OSError) -> str:
     reasons = {
         FileNotFoundError: "no such file",
@@ -263,7 +297,8 @@ class _NpyRows(RowSource):
         shape, dtype, data_offset = header
         if len(shape) not in (2, 3) or 0 in shape or dtype.newbyteorder("=") not in _NPY_DTYPES:
             return None
-        needed = data_offset + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        # Python's integers: a forged header's shape overflows int64.
+        needed = data_offset + dtype.itemsize * math.prod(shape)
         try:
             if os.path.getsize(path) < needed:
                 return None  # cut short: the whole-file reader reports it in its words

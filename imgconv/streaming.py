@@ -121,11 +121,16 @@ def stream_file(
     ImageReadError, ImageWriteError
         From reading or writing; the target is then left as it was.
     """
-    import numpy as np
-
     from .core.filtering import Banded
-    from .regions import create_rows, open_rows
+    from .regions import create_rows, open_rows, peek
 
+    # The header says whether the file is large enough to stream, before
+    # the row reader (and tifffile) is loaded for it.
+    if memory_limit is None:
+        return None
+    peeked = peek(source)
+    if peeked is None or whole_bytes(*peeked) <= memory_limit:
+        return None
     source_rows = open_rows(source)
     if source_rows is None:
         return None
@@ -133,9 +138,6 @@ def stream_file(
         if frame not in (None, 0) or (getattr(source_rows, "pages", 1) > 1 and frame is None):
             return None  # other pages of a multi-page TIFF: read whole, as pages
         shape = tuple(source_rows.shape)
-        itemsize = np.dtype(source_rows.dtype).itemsize
-        if memory_limit is None or whole_bytes(shape, itemsize) <= memory_limit:
-            return None
         if max_pixels is not None and shape[0] * shape[1] > max_pixels:
             msg = (
                 f"{source!r} has {shape[0] * shape[1]} pixels ({shape[1]} x {shape[0]}), over "

@@ -743,6 +743,41 @@ def test_libtiff_complaints_stay_off_stderr(tmp_path: Path) -> None:
     assert not (tmp_path / "out.png").exists()
 
 
+# A 94-byte TIFF the fuzzer made: SamplesPerPixel 32768, its other tags cut off.
+FORGED_TIFF = bytes.fromhex(
+    "49492a00080000000a0000010400010000001000000001010400010000000c000000020103000300f800"
+    "8600280003010300010000000100000006010300010000000200000011010400010000008c0000001501"
+    "03000100000000800bea"
+)
+
+
+def test_pillow_log_messages_stay_off_stderr(tmp_path: Path) -> None:
+    """Pillow logs some damage besides raising; a script reading the file sees only the error.
+
+    In a process of its own (pytest's log capture would hide the message),
+    with ``sys.stderr`` a stream of the script's own, as in a notebook (a
+    TIFF decodes with file descriptor 2 pointed elsewhere, for libtiff, and
+    that is not where ``sys.stderr`` writes then).
+    """
+    (tmp_path / "forged.tif").write_bytes(FORGED_TIFF)
+    script = (
+        "import io, sys\n"
+        "from imgconv.errors import ImageReadError\n"
+        "from imgconv.image_io import read_picture\n"
+        "sys.stderr = captured = io.StringIO()\n"
+        "try:\n    read_picture('forged.tif')\n"
+        "except ImageReadError as exc:\n    print(exc)\n"
+        "print(repr(captured.getvalue()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.splitlines() == [
+        "'forged.tif' is truncated or corrupt: the value of TIFF tag 258 is cut off",
+        "''",
+    ]
+
+
 NPY_CUT_HEADER = b"\x93NUMPY\x01\x00\x08\x00{'a': (\n"
 
 
