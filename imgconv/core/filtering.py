@@ -1056,7 +1056,10 @@ def map_planes(
     target = DEPTHS[depth]
     flags = np.array(filtered.filtered)
     out = np.empty(filtered.maps.shape, dtype=target.dtype)
-    if flags.any():
+    if flags.all():
+        # Every band filtered (the usual case): no gathered copies of the bands.
+        map_values(filtered.maps, mode, target, maximum, out=out)
+    elif flags.any():
         out[..., flags] = map_values(filtered.maps[..., flags], mode, target, maximum)
     if not flags.all():
         rest: MapMode = "raw" if mode == "raw" else "clip"

@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import UsageError
+from .spatial import in_strips
 
 DepthName = Literal["8", "16", "float"]
 MapMode = Literal["clip", "abs", "shift", "normalize", "raw"]
@@ -110,19 +111,27 @@ def map_values(
     mode: MapMode,
     depth: Depth,
     maximum: float,
+    out: NDArray[np.generic] | None = None,
 ) -> NDArray[np.generic]:
     """Map filter results to samples of ``depth`` with range ``0..maximum``.
 
     Parameters
     ----------
     values : ndarray
-        Filter results in working units.
+        Filter results in working units; left unchanged.
     mode : {'clip', 'abs', 'shift', 'normalize', 'raw'}
         See the module documentation.
     depth : Depth
         Output sample type.
     maximum : float
         Top of the working range (from :func:`units`).
+    out : ndarray, optional
+        Where to write the samples: ``values``' shape, ``depth``'s type.
+
+    Returns
+    -------
+    ndarray
+        ``out``, or a new array of ``depth``'s type.
 
     Raises
     ------
@@ -141,27 +150,52 @@ def map_values(
     if mode not in MAP_MODES:
         msg = f"unknown map {mode!r}; expected one of {', '.join(MAP_MODES)}"
         raise UsageError(msg)
+    if mode == "raw" and depth.is_integer:
+        msg = f"--map raw keeps float values; it needs depth float, not {depth.name}"
+        raise UsageError(msg)
+    if out is None:
+        out = np.empty(values.shape, dtype=np.float32 if mode == "raw" else depth.dtype)
+    if mode == "normalize":
+        # The stretch needs the whole result's range before any value is mapped.
+        _finish(stretch(values, maximum), mode, depth, maximum, out)
+    elif values.ndim == 0:
+        _finish(values, mode, depth, maximum, out)
+    else:
+        # Strips of rows, on threads for large arrays: the few passes then
+        # run over cached memory, and on every core.
+        def strip(top: int, stop: int) -> None:
+            _finish(values[top:stop], mode, depth, maximum, out[top:stop])
+
+        row_bytes = values[:1].nbytes
+        in_strips(len(values), row_bytes, strip)
+    return out
+
+
+def _finish(
+    values: NDArray[np.floating],
+    mode: MapMode,
+    depth: Depth,
+    maximum: float,
+    out: NDArray[np.generic],
+) -> None:
+    """:func:`map_values` for one piece: ``values`` mapped into ``out``."""
     if mode == "raw":
-        if depth.is_integer:
-            msg = f"--map raw keeps float values; it needs depth float, not {depth.name}"
-            raise UsageError(msg)
-        return values.astype(np.float32, copy=False)
+        np.copyto(out, values, casting="unsafe")
+        return
     # One working copy, changed in place; float32 holds every 8- and 16-bit
     # level exactly, so there is no need to widen it.
-    out = np.array(values, dtype=np.result_type(values.dtype, np.float32))
+    work = np.array(values, dtype=np.result_type(values.dtype, np.float32))
     if mode == "abs":
-        np.abs(out, out=out)
+        np.abs(work, out=work)
     elif mode == "shift":
-        out += out.dtype.type(mid_grey(maximum))
-    elif mode == "normalize":
-        out = stretch(out, maximum)
+        work += work.dtype.type(mid_grey(maximum))
     if depth.is_integer:
-        np.rint(out, out=out)
+        np.rint(work, out=work)
     # fmax/fmin rather than clip: they also send NaN to 0 and infinities to
     # the ends of the range.
-    np.fmax(out, 0, out=out)
-    np.fmin(out, maximum, out=out)
-    return out.astype(depth.dtype)
+    np.fmax(work, 0, out=work)
+    np.fmin(work, maximum, out=work)
+    np.copyto(out, work, casting="unsafe")
 
 
 def mid_grey(maximum: float) -> float:
