@@ -340,7 +340,9 @@ def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) 
             if index:
                 image.seek(index)
                 deep.check_pixels(label, image.size, max_pixels)
-            image.load()
+            direct = _decode_into_array(image) if len(wanted) == 1 else None
+            if direct is None:
+                image.load()
             if not frames:
                 # Recent Pillow turns TIFF upright while loading and drops the
                 # tag, so read the orientation after loading: it is what is left.
@@ -351,8 +353,11 @@ def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) 
             duration = image.info.get("duration")
             if isinstance(duration, int | float) and duration >= 0:
                 durations.append(round(duration))
-            # Convert now: seeking reuses the image, so its pixels must be copied first.
-            frames.append(_to_array(_normalise_mode(image), label))
+            if direct is not None:
+                frames.append((direct, _MODES[image.mode]))
+            else:
+                # Convert now: seeking reuses the image, so its pixels must be copied first.
+                frames.append(_to_array(_normalise_mode(image), label))
     if len(frames) > 1:
         loop = image.info.get("loop")
         if len(durations) == len(frames):
@@ -528,6 +533,53 @@ def _to_array(image: Image.Image, label: str) -> tuple[NDArray[np.generic], tupl
     if pixels.ndim == 2:
         pixels = pixels[:, :, np.newaxis]
     return np.ascontiguousarray(pixels), bands
+
+
+#: Pillow's layout of a mode's pixels in memory: the raw mode a NumPy buffer
+#: of ``(H, W, bytes)`` is mapped as, and how many of the bytes are samples.
+#: Pillow keeps RGB as four bytes a pixel (the fourth is padding).
+_MAPPED_LAYOUTS = {"L": ("L", 1, 1), "RGB": ("RGBX", 4, 3), "RGBA": ("RGBA", 4, 4)}
+
+
+def _decode_into_array(image: ImageFile.ImageFile) -> NDArray[np.uint8] | None:
+    """Decode ``image`` straight into a NumPy array, its pixels; None if Pillow cannot.
+
+    Copying a decoded image out of Pillow costs about half as long as PNG
+    decoding itself (0.24 s for 4096 x 4096 RGB). Instead, the decoder is
+    given an image whose memory is a NumPy buffer. Pillow may make its own
+    memory after all (a plugin with its own way of loading, a mode it
+    converts while reading): then the caller copies as usual.
+    """
+    layout = _MAPPED_LAYOUTS.get(image.mode)
+    if layout is None or getattr(image, "_im", True) is not None:
+        return None
+    rawmode, stored, samples = layout
+    width, height = image.size
+    buffer = np.empty((height, width, stored), dtype=np.uint8)
+    mapped = Image.frombuffer(image.mode, image.size, buffer, "raw", rawmode, 0, 1)
+    core = mapped.im
+    image.im = core
+    image.load()
+    if image.im is not core or image.mode not in _MAPPED_LAYOUTS:
+        return None
+    return buffer if stored == samples else _packed(buffer, samples)
+
+
+def _packed(buffer: NDArray[np.uint8], samples: int) -> NDArray[np.uint8]:
+    """The first ``samples`` bytes of each pixel, moved to the front of ``buffer``.
+
+    Row by row from the top, a row's packed place ends before the next
+    unread row begins, so each piece only needs its own rows held aside.
+    """
+    height, width, stored = buffer.shape
+    packed = buffer.reshape(-1)[: height * width * samples].reshape(height, width, samples)
+    rows = max(1, (1 << 18) // (width * stored))
+    for top in range(0, height, rows):
+        held = buffer[top : top + rows].copy()
+        target = packed[top : top + rows]
+        for sample in range(samples):  # one long strided loop each: 2.5x faster
+            target[..., sample] = held[..., sample]
+    return packed
 
 
 #: Bytes per piece when a decoded image is copied out of Pillow.

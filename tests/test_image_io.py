@@ -101,6 +101,72 @@ LOSSLESS_8 = [
 ]
 
 
+DIRECT_CASES = [
+    ("PNG", "L", {}),
+    ("PNG", "RGB", {"optimize": True}),
+    ("PNG", "RGBA", {}),
+    ("PNG", "RGB", {"interlace": 1}),  # Adam7: Pillow writes the passes into place
+    ("JPEG", "RGB", {"progressive": True, "quality": 80}),
+    ("JPEG", "L", {}),
+    ("TIFF", "RGB", {"compression": "tiff_lzw"}),
+    ("TIFF", "RGBA", {"compression": "tiff_adobe_deflate"}),
+    ("WEBP", "RGB", {"quality": 70}),
+    ("BMP", "RGB", {}),
+]
+
+
+@pytest.mark.parametrize(("fmt", "mode", "options"), DIRECT_CASES)
+def test_pillow_decodes_straight_into_the_array(
+    fmt: str, mode: str, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Interlaced PNG is written by Pillow only through the encoder's
+    # "interlace" option when it has one; either way the file decodes.
+    pixels = smooth_pixels(len(mode), shape=(61, 47))
+    image = Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
+    data = pillow_bytes(image, fmt, **options)
+    taken = []
+    direct = image_io._decode_into_array
+
+    def watched(opened: Any) -> Any:
+        result = direct(opened)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(image_io, "_decode_into_array", watched)
+    picture = decode(data)
+    assert taken == [True]
+    with Image.open(io.BytesIO(data)) as opened:
+        expected = np.asarray(opened)
+    np.testing.assert_array_equal(picture.pixels.reshape(expected.shape), expected)
+    assert picture.pixels.flags.c_contiguous
+    assert picture.pixels.flags.writeable
+
+
+def test_pillow_making_its_own_memory_falls_back_to_a_copy() -> None:
+    pixels = smooth_pixels(3)
+    opened = Image.open(io.BytesIO(pillow_bytes(Image.fromarray(pixels), "PNG")))
+    real_load = opened.load
+
+    def load_elsewhere() -> Any:
+        if opened.tile:  # still to decode: into memory of Pillow's own
+            opened.im = Image.core.new(opened.mode, opened.size)
+        return real_load()
+
+    opened.load = load_elsewhere  # type: ignore[method-assign]
+    assert image_io._decode_into_array(opened) is None
+    np.testing.assert_array_equal(np.asarray(opened), pixels)
+
+
+def test_packing_moves_samples_to_the_front_of_the_buffer() -> None:
+    rng = np.random.default_rng(5)
+    buffer = rng.integers(0, 256, size=(300, 1000, 4), dtype=np.uint8)  # several pieces
+    expected = buffer[..., :3].copy()
+    packed = image_io._packed(buffer, 3)
+    assert packed.flags.c_contiguous
+    assert np.shares_memory(packed, buffer)
+    np.testing.assert_array_equal(packed, expected)
+
+
 @pytest.mark.parametrize(("fmt", "channels"), LOSSLESS_8)
 def test_8bit_round_trip_is_exact(fmt: str, channels: int) -> None:
     pixels = random_pixels(np.uint8, channels)
