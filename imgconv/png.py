@@ -15,9 +15,14 @@ took 5 s; this writer takes a fraction of that:
   its dictionary, and ended with a sync flush, so the blocks join into one
   valid zlib stream that compresses nearly as well as a single one (as
   ``pigz`` does). The Adler-32 checksums of the blocks are combined.
+- **Runs or strings.** Deflate's run-length strategy compresses filtered
+  photographs as small as its string search, or smaller, in half the time;
+  drawings need the search. Samples of the image are compressed both ways
+  and the smaller wins (:func:`choose_strategy`).
 
-The default level is 3: on photographs, files about 7% larger than level 6
-for a third of the time. ``--compression`` chooses another.
+The default level is 3 (it matters for the string search: on photographs,
+files about 7% larger than level 6 for a third of the time).
+``--compression`` chooses another.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ _COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, R
 _BLOCK_BYTES = 1 << 20  # uncompressed bytes per deflate block (and per filtering pass)
 _WINDOW = 1 << 15  # deflate's history: the dictionary each block is primed with
 _IDAT_BYTES = 1 << 20
+_SAMPLES = 8  # samples compressed both ways to choose the strategy
+_SAMPLE_BYTES = 1 << 16
 _ADLER_BASE = 65521
 
 
@@ -108,17 +115,20 @@ def _deflate(rows: NDArray[np.uint8], step: int, level: int) -> bytes:
     per_block = max(1, _BLOCK_BYTES // (row_bytes + 1))
     tops = list(range(0, height, per_block))
     history = -(-_WINDOW // (row_bytes + 1))  # rows whose filtered bytes fill the window
+    strategy = choose_strategy(rows, step, level)
 
     def block(index: int) -> tuple[bytes, int, int]:
         top = tops[index]
         stop = min(height, top + per_block)
         data = filter_rows(rows[top:stop], _above(rows, top), step).tobytes()
-        if top:
+        if top and strategy != zlib.Z_RLE:  # runs only look one byte back: no need
             start = max(0, top - history)
             primer = filter_rows(rows[start:top], _above(rows, start), step).tobytes()
-            compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zdict=primer[-_WINDOW:])
+            compressor = zlib.compressobj(
+                level, zlib.DEFLATED, -15, 9, strategy, zdict=primer[-_WINDOW:]
+            )
         else:
-            compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
+            compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
         last = index == len(tops) - 1
         ending = zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
         return compressor.compress(data) + compressor.flush(ending), zlib.adler32(data), len(data)
@@ -137,6 +147,58 @@ def _deflate(rows: NDArray[np.uint8], step: int, level: int) -> bytes:
     flags += 31 - (0x78 * 256 + flags) % 31
     head = bytes([0x78, flags])
     return head + b"".join(p for p, _, _ in pieces) + struct.pack(">I", checksum)
+
+
+def choose_strategy(rows: NDArray[np.uint8], step: int, level: int) -> int:
+    """The deflate strategy for these rows: run lengths or string search, the smaller.
+
+    Filtered photographs hold few repeated strings but many small residuals:
+    deflate's run-length strategy (matches one byte back only) compresses
+    them as well or better than its string search, in about half the time.
+    Drawings, text and flat areas repeat strings, which only the search
+    finds. Samples of the rows spread over the image, about
+    :data:`_SAMPLE_BYTES` each, are compressed both ways at ``level``; run
+    lengths are kept unless the search's samples come out smaller.
+
+    4096 x 4096 RGB photograph sharpened, level 3: 21.5 MB in 1.0 s of CPU
+    by string search, 20.1 MB in 0.41 s by runs; a 328 x 400 drawing with
+    alpha, 15 KB by search, 21 KB by runs.
+
+    Parameters
+    ----------
+    rows : ndarray
+        ``(n, row_bytes)`` unfiltered bytes, the whole image.
+    step : int
+        Bytes per pixel.
+    level : int
+        The zlib level (0 stores: no choice to make).
+
+    Returns
+    -------
+    int
+        ``zlib.Z_RLE`` or ``zlib.Z_DEFAULT_STRATEGY``.
+    """
+    if level == 0:
+        return zlib.Z_DEFAULT_STRATEGY
+    height, row_bytes = rows.shape
+    per_sample = max(1, _SAMPLE_BYTES // (row_bytes + 1))
+    if height <= per_sample * _SAMPLES:
+        starts = [0]
+        per_sample = height
+    else:
+        spacing = (height - per_sample) / (_SAMPLES - 1)
+        starts = [round(i * spacing) for i in range(_SAMPLES)]
+    sizes = {zlib.Z_RLE: 0, zlib.Z_DEFAULT_STRATEGY: 0}
+    for start in starts:
+        data = filter_rows(rows[start : start + per_sample], _above(rows, start), step).tobytes()
+        for strategy in sizes:
+            compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+            sizes[strategy] += len(compressor.compress(data) + compressor.flush())
+    return (
+        zlib.Z_RLE
+        if sizes[zlib.Z_RLE] <= sizes[zlib.Z_DEFAULT_STRATEGY]
+        else zlib.Z_DEFAULT_STRATEGY
+    )
 
 
 def _above(rows: NDArray[np.uint8], top: int) -> NDArray[np.uint8]:

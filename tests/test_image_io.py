@@ -538,6 +538,35 @@ def test_png_blocks_deflated_apart_join_into_one_stream(
     assert one_block == data  # the same bytes whatever the thread order
 
 
+SAMPLES = Path(__file__).parents[1] / "sample_images"
+
+
+@pytest.mark.parametrize(
+    ("name", "chosen"),
+    [
+        ("camera.png", zlib.Z_RLE),
+        ("coffee.png", zlib.Z_RLE),
+        ("horse.png", zlib.Z_DEFAULT_STRATEGY),
+    ],
+)
+def test_png_strategy_is_the_smaller_of_runs_and_string_search(
+    monkeypatch: pytest.MonkeyPatch, name: str, chosen: int
+) -> None:
+    """Photographs deflate smaller as runs of residuals; a flat drawing by string search."""
+    pixels = read_picture(str(SAMPLES / name)).pixels
+    rows = pixels.reshape(pixels.shape[0], -1)
+    assert png_module.choose_strategy(rows, pixels.shape[2], 3) == chosen
+    assert png_module.choose_strategy(rows, pixels.shape[2], 0) == zlib.Z_DEFAULT_STRATEGY
+    bands = BANDS[pixels.shape[2]]
+    data = encode_png(pixels, bands, {}, 3)
+    np.testing.assert_array_equal(decode(data).pixels, pixels)
+    other = zlib.Z_DEFAULT_STRATEGY if chosen == zlib.Z_RLE else zlib.Z_RLE
+    monkeypatch.setattr(png_module, "choose_strategy", lambda *_: other)
+    forced = encode_png(pixels, bands, {}, 3)
+    np.testing.assert_array_equal(decode(forced).pixels, pixels)
+    assert len(data) < len(forced)
+
+
 def test_adler32_combine_matches_zlib() -> None:
     rng = np.random.default_rng(2)
     pieces = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in (0, 1, 5000, 70000)]
