@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 PROBE = """
 import sys
@@ -49,3 +51,40 @@ def test_the_probe_sees_imports() -> None:
         check=True,
     )
     assert "numpy" in done.stderr
+
+
+PLUGINS = """
+import sys
+from imgconv.cli import main
+sys.argv = ["imgconv", "apply", "sharpen", {source!r}, {target!r}]
+try:
+    main()
+except SystemExit as done:
+    assert not done.code, done.code
+plugins = sorted(m for m in sys.modules if m.startswith("PIL.") and m.endswith("ImagePlugin"))
+print("PLUGINS", plugins, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("suffix", "loads_all"), [(".png", False), (".jpg", False), (".webp", True)]
+)
+def test_common_formats_do_not_load_every_pillow_plugin(
+    tmp_path: Path, suffix: str, loads_all: bool
+) -> None:
+    """PNG and JPEG in and out need Pillow's five preloaded plugins, not its fifty (20 ms)."""
+    source = tmp_path / "in.png"
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(source)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PLUGINS.format(source=str(source), target=str(tmp_path / f"out{suffix}")),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "PIL.PngImagePlugin" in done.stderr
+    assert ("PIL.TiffImagePlugin" in done.stderr) is loads_all
+    assert (tmp_path / f"out{suffix}").stat().st_size > 0
