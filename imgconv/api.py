@@ -281,7 +281,17 @@ def apply_file(
                 numeric=streamed.numeric,
                 streamed=True,
             )
-    picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
+    picture: Picture | None = None
+    if not stacked and target is not None and out_format is not None and source != "-":
+        if not options.get("keep_maps", True):
+            overlapped = _apply_while_decoding(
+                prepared, source, target, out_format, save, frame, max_pixels, stdout, rest
+            )
+            if isinstance(overlapped, Applied):
+                return overlapped
+            picture = overlapped
+    if picture is None:
+        picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
     where = "standard input" if source == "-" else repr(source)
     frames = picture.frames
     if out_format is not None:
@@ -345,6 +355,68 @@ def apply_file(
         frames=count,
         maps=tuple(labelled_maps(names, results)) if options.get("keep_maps", True) else (),
         numeric=picture.numeric,
+    )
+
+
+def _apply_while_decoding(
+    prepared: KernelSet,
+    source: str,
+    target: str,
+    out_format: str,
+    save: SaveOptions | None,
+    frame: int | None,
+    max_pixels: int | None,
+    stdout: BinaryIO | None,
+    rest: FilterOptions,
+) -> Applied | Picture | None:
+    """Filter an RGB PNG or JPEG band by band while a thread decodes it (:mod:`.decoding`).
+
+    The same numbers as filtering the decoded image (bands compute what the
+    whole image does), sooner: the decoder uses one core, the filter the
+    others. Returns the result, or what to filter the ordinary way: the
+    decoded picture when the job needs the whole image at once, or None
+    (nothing decoded, or Pillow could not give the rows as they came).
+    """
+    from .core.filtering import Banded, fills_bands
+    from .decoding import Unavailable, start
+
+    def large(shape: tuple[int, int, int]) -> bool:  # small images: one band, nothing to overlap
+        return fills_bands(shape, np.dtype(np.uint8))
+
+    decoding = start(source, frame=frame, max_pixels=max_pixels, wanted=large)
+    if decoding is None:
+        return None
+    single = replace(prepared, combine=None) if prepared.combine == "stack" else prepared
+    options: FilterOptions = {**rest, "bands": ("R", "G", "B"), "keep_maps": False}
+    if prepared.combine == "stack":
+        options["combine"] = None
+    try:
+        with memory_guard(repr(source), decoding.shape, 1):
+            try:
+                banded = Banded(decoding, single, **options)
+            except UsageError:  # a job that needs the whole image
+                return decoding.finish()
+            planned = banded.plan()
+            pixels = np.empty(planned.shape, planned.dtype)
+            banded.run(pixels)
+        picture = decoding.finish(pixels=False)
+    except Unavailable:
+        return None
+    methods = banded.methods
+    del banded, decoding  # the decoded rows, before encoding needs memory
+    data, warnings = encode_picture(pixels, planned.bands, out_format, info=picture.info, save=save)
+    write_output(data, target, stdout=stdout)
+    return Applied(
+        source=source,
+        target=target,
+        format=out_format,
+        kernels=prepared,
+        in_bands=picture.bands,
+        out_bands=planned.bands,
+        depth=planned.depth,
+        geometry=planned.geometry,
+        methods=methods,
+        warnings=tuple(warnings),
     )
 
 

@@ -209,7 +209,7 @@ def read_picture(
     else:
         name = os.fspath(source)
         label = repr(name)
-        data = _read_file(name)
+        data = read_file(name)
         if not data:
             msg = f"{label} is empty; expected image data"
             raise ImageReadError(msg)
@@ -235,12 +235,13 @@ def _pillow_knows(data: bytes) -> bool:
     """Whether Pillow takes ``data`` for an image (a broken one too: decoding reports it)."""
     try:
         with pillow_unlimited():
-            return _open(data) is not None
+            return open_image(data) is not None
     except Exception:  # any other failure means Pillow recognised a format
         return True
 
 
-def _read_file(name: str) -> bytes:
+def read_file(name: str) -> bytes:
+    """The bytes of the file ``name``; ImageReadError (one line) if it cannot be read."""
     try:
         with open(name, "rb") as file:
             return file.read()
@@ -309,7 +310,7 @@ def _no_such_frame(label: str, frame: int, count: int) -> UsageError:
 def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) -> Picture:
     """Decode a whole file's bytes (see the module's table)."""
     with deep.pillow_errors(label), pillow_unlimited():
-        image = _open(data)
+        image = open_image(data)
     if image is None:
         if deep.is_tiff(data):
             # Pillow has no mode for float or 16-bit colour TIFF: read those here.
@@ -347,7 +348,7 @@ def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) 
                 # Recent Pillow turns TIFF upright while loading and drops the
                 # tag, so read the orientation after loading: it is what is left.
                 orientation = image.getexif().get(deep.ORIENTATION_TAG)
-                info = _carried_info(image)
+                info = carried_info(image)
                 if image.mode in _CONVERTED_TO_RGB:
                     info.pop("icc_profile", None)
             duration = image.info.get("duration")
@@ -428,7 +429,7 @@ def _decode_wide(
     first_size = image.size
     frames = []
     with deep.pillow_errors(label):
-        info = _carried_info(image)
+        info = carried_info(image)
         for index in wanted:
             if index:
                 image.seek(index)  # its strips are decoded into a fresh first page
@@ -484,7 +485,7 @@ def _same_layout(
     return unified, target
 
 
-def _open(data: bytes) -> ImageFile.ImageFile | None:
+def open_image(data: bytes) -> ImageFile.ImageFile | None:
     """``data`` opened by Pillow (not yet decoded), or None if Pillow does not know it."""
     try:
         return Image.open(io.BytesIO(data))
@@ -550,22 +551,38 @@ def _decode_into_array(image: ImageFile.ImageFile) -> NDArray[np.uint8] | None:
     memory after all (a plugin with its own way of loading, a mode it
     converts while reading): then the caller copies as usual.
     """
-    layout = _MAPPED_LAYOUTS.get(image.mode)
-    if layout is None or getattr(image, "_im", True) is not None:
+    target = decode_target(image)
+    if target is None:
         return None
-    rawmode, stored, samples = layout
-    width, height = image.size
-    buffer = np.empty((height, width, stored), dtype=np.uint8)
-    mapped = Image.frombuffer(image.mode, image.size, buffer, "raw", rawmode, 0, 1)
-    core = mapped.im
-    image.im = core
+    buffer, core = target
     image.load()
     if image.im is not core or image.mode not in _MAPPED_LAYOUTS:
         return None
-    return buffer if stored == samples else _packed(buffer, samples)
+    samples = _MAPPED_LAYOUTS[image.mode][2]
+    return buffer if buffer.shape[2] == samples else packed(buffer, samples)
 
 
-def _packed(buffer: NDArray[np.uint8], samples: int) -> NDArray[np.uint8]:
+def decode_target(image: ImageFile.ImageFile) -> tuple[NDArray[np.uint8], Any] | None:
+    """A NumPy buffer that ``image`` (opened, not loaded) will decode into, and its core.
+
+    The buffer is ``(H, W, bytes)`` in Pillow's layout of the mode (RGB as
+    four bytes a pixel); Pillow's image is given the buffer as its memory.
+    None for modes without a plain layout, or an image already loaded.
+    Whether Pillow kept to the buffer shows after loading: ``image.im`` is
+    still the core returned.
+    """
+    layout = _MAPPED_LAYOUTS.get(image.mode)
+    if layout is None or getattr(image, "_im", True) is not None:
+        return None
+    rawmode, stored, _ = layout
+    width, height = image.size
+    buffer = np.empty((height, width, stored), dtype=np.uint8)
+    core = Image.frombuffer(image.mode, image.size, buffer, "raw", rawmode, 0, 1).im
+    image.im = core
+    return buffer, core
+
+
+def packed(buffer: NDArray[np.uint8], samples: int) -> NDArray[np.uint8]:
     """The first ``samples`` bytes of each pixel, moved to the front of ``buffer``.
 
     Row by row from the top, a row's packed place ends before the next
@@ -603,7 +620,8 @@ def _copied(image: Image.Image) -> NDArray[np.generic]:
     return pixels
 
 
-def _carried_info(image: Image.Image) -> dict[str, Any]:
+def carried_info(image: Image.Image) -> dict[str, Any]:
+    """What :attr:`Picture.info` keeps of a loaded image's metadata: dpi, ICC profile, EXIF."""
     info: dict[str, Any] = {}
     dpi = deep.valid_dpi(image.info)
     tags = getattr(image, "tag_v2", None)
@@ -886,6 +904,7 @@ def encode_picture(
         if fmt.lower() not in formats:
             raise _unknown_format(format, formats)
     check_save_options(fmt, save)
+    _check_size(fmt, array.shape)
     options = _pillow_options(fmt, save or {})
     warnings: list[str] = []
     # Formats that hold RGB but not CMYK get RGB, at 8 bits, or 16 in PNG.
@@ -1119,11 +1138,27 @@ def _same_format(source: object, fmt: str) -> bool:
     return isinstance(source, str) and kinds.get(source, source) == kinds.get(fmt, fmt)
 
 
+#: The largest width and height each format can record.
+_MAX_SIDES = {"WEBP": 16383, "JPEG": 65500, "GIF": 65535}  # libjpeg: 65500
+
+
+def _check_size(fmt: str, shape: tuple[int, ...]) -> None:
+    """Refuse an image larger than ``fmt`` can hold, before Pillow fails on it."""
+    side = _MAX_SIDES.get(fmt)
+    height, width = shape[:2]
+    if side is not None and max(height, width) > side:
+        msg = (
+            f"{fmt} holds images up to {side} x {side} pixels, and this one is {width} x "
+            f"{height}; write .png or .tiff"
+        )
+        raise UsageError(msg)
+
+
 def _save(image: Image.Image, fmt: str, bands: tuple[str, ...], options: dict[str, Any]) -> bytes:
     out = io.BytesIO()
     try:
         image.save(out, format=fmt, **options)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         detail = str(exc) or type(exc).__name__
         msg = f"{fmt} cannot store an {''.join(bands)} image: {detail}"
         raise UsageError(msg) from exc

@@ -502,8 +502,16 @@ BAND_BYTES = 8 << 20
 
 def _in_bands(data: NDArray[np.generic], job: _Job) -> bool:
     """Whether to filter in bands: a large image, and a job whose rows are independent."""
-    large = data.size * work_dtype(data.dtype).itemsize > 2 * BAND_BYTES
-    return large and _unbandable(job) is None
+    return fills_bands(data.shape, data.dtype) and _unbandable(job) is None
+
+
+def fills_bands(shape: tuple[int, ...], dtype: np.dtype[Any]) -> bool:
+    """Whether :func:`filter_image` filters an image of ``shape`` and ``dtype`` in bands.
+
+    It does when the image's float planes would take over two bands'
+    worth (:data:`BAND_BYTES`), if the job allows.
+    """
+    return math.prod(shape) * work_dtype(dtype).itemsize > 2 * BAND_BYTES
 
 
 def _unbandable(job: _Job) -> str | None:
