@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -482,8 +483,14 @@ def small_blocks(
     band_bytes: int,
     copy_elements: int = 2**16,
     cpus: int = 3,
+    rows_bytes: int = 8 * 2**20,
 ) -> None:
-    """Cut the work as small as asked, and on ``cpus`` threads however small the layer."""
+    """Cut the work as small as asked, and on ``cpus`` threads however small the layer.
+
+    ``rows_bytes`` bounds the row copies of :class:`layer_module._RowWindows`
+    (too small for one output row: im2col instead).
+    """
+    monkeypatch.setattr(layer_module, "_ROWS_BYTES", rows_bytes)
     monkeypatch.setattr(layer_module, "_TILE_MACS", tile_macs)
     monkeypatch.setattr(layer_module, "_TILE_MIN_PIXELS", min_pixels)
     monkeypatch.setattr(layer_module, "_TILE_BYTES", tile_bytes)
@@ -529,6 +536,7 @@ def layout_of(
         st.sampled_from([1, 300, 1000, 4000, 4 * 2**20]),
         st.sampled_from([1, 7, 2**16]),
         st.sampled_from([1, 2, 3]),
+        st.sampled_from([1, 600, 2000, 20_000, 8 * 2**20]),
     ),
 )
 def test_im2col_in_blocks_equals_the_per_tap_formula(
@@ -541,7 +549,7 @@ def test_im2col_in_blocks_equals_the_per_tap_formula(
     stride: tuple[int, int],
     dilation: tuple[int, int],
     border: str,
-    blocks: tuple[int, int, int, int, int, int, int],
+    blocks: tuple[int, int, int, int, int, int, int, int],
 ) -> None:
     (fh, fw), (dy, dx) = kernel, dilation
     if dy * (fh - 1) + 1 > size[0] + pads[0] + pads[1]:
@@ -555,7 +563,7 @@ def test_im2col_in_blocks_equals_the_per_tap_formula(
     expected = tap_layer(
         volume, weights, bias, pads=pads, stride=stride, dilation=dilation, border=border
     )
-    tile_macs, min_pixels, tile_bytes, chunk_bytes, band_bytes, copy_elements, cpus = blocks
+    tile_macs, min_pixels, tile_bytes, chunk_bytes, band_bytes, copy_elements, cpus, rows = blocks
     with pytest.MonkeyPatch.context() as monkeypatch:
         small_blocks(
             monkeypatch,
@@ -566,6 +574,7 @@ def test_im2col_in_blocks_equals_the_per_tap_formula(
             band_bytes=band_bytes,
             copy_elements=copy_elements,
             cpus=cpus,
+            rows_bytes=rows,
         )
         bank = Bank(weights, bias)
         result = conv_layer(
@@ -715,3 +724,44 @@ def test_threads_only_for_big_layers_of_small_products(monkeypatch: pytest.Monke
     deep = layout_of(np.zeros((300, 300, 64)), np.zeros((64, 64, 3, 3)), pads=(1,) * 4, stride=one)
     assert deep.workers == 1
     assert deep.tile == deep.chunk == (12, 300)  # 16 MiB of 64 x 9 float64 cells a pixel
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "taken"),
+    [
+        ((5, 5), (1, 1), (1, 1), True),
+        ((11, 11), (4, 4), (1, 1), True),  # kernel columns 11 of 3 taps x 4 phases
+        ((3, 4), (2, 3), (1, 2), True),  # column dilation: one phase
+        ((3, 3), (1, 1), (2, 1), False),  # row dilation: the copies would not be adjacent
+    ],
+)
+def test_row_copies_shared_by_output_rows_give_the_im2col_result(
+    monkeypatch: pytest.MonkeyPatch,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    taken: bool,
+) -> None:
+    rng = np.random.default_rng(21)
+    volume = rng.standard_normal((61, 47, 3))
+    weights = rng.standard_normal((5, 3, *kernel))
+    pads = (kernel[0] // 2, kernel[0] // 2, kernel[1] // 2, 1)
+    small_blocks(monkeypatch, tile_macs=900_000, min_pixels=16, band_bytes=40_000, cpus=2)
+    made = []
+    real = layer_module._RowWindows.make
+
+    def watched(*args: Any) -> Any:
+        plan = real(*args)
+        made.append(plan is not None)
+        return plan
+
+    monkeypatch.setattr(layer_module._RowWindows, "make", watched)
+    options: dict[str, Any] = {"padding": pads, "stride": stride, "dilation": dilation}
+    rowwise = conv_layer(volume, Bank(weights, None), **options).maps
+    assert made
+    assert all(m == taken for m in made)
+    monkeypatch.setattr(layer_module, "_ROWS_BYTES", 0)  # im2col
+    im2col = conv_layer(volume, Bank(weights, None), **options).maps
+    np.testing.assert_allclose(rowwise, im2col, rtol=1e-12, atol=1e-12)
+    expected = tap_layer(volume, weights, np.zeros(5), pads=pads, stride=stride, dilation=dilation)
+    np.testing.assert_allclose(rowwise, expected, rtol=1e-12, atol=1e-12)
