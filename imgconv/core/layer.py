@@ -27,9 +27,14 @@ phase, so that the im2col copies read contiguous memory (see
 :class:`_Layout`).
 
 For a layer with few multiply-adds per pixel (an RGB image, a few small
-kernels) each BLAS product is a tile of about ``_TILE_MACS``, which BLAS
-runs on one thread, so bands go to one worker thread per CPU, and the
-cores share the copies as well as the products. A chunk (about
+kernels) and no row dilation, the copies cost more than the products, and
+im2col copies each input row once for every output row whose kernels
+cover it. Such layers copy each input row's windows once instead, and
+each output row's matrix is a view of the copies of its input rows
+(:class:`_RowWindows`). Either way, each BLAS product of such a layer is
+about ``_TILE_MACS``, which BLAS runs on one thread, so bands go to one
+worker thread per CPU, and the cores share the copies as well as the
+products. A chunk (about
 ``_CHUNK_BYTES``, the size of a core's L2 cache) is one copy and one
 batched product: NumPy releases the GIL for each call, and a thread that
 takes it back every few microseconds spends its time waiting for it. A
