@@ -658,6 +658,42 @@ def one_tap_seconds(imgf: F32, k: int, s: int, repeat: int) -> float:
     return best_of(step, repeat)[0]
 
 
+def products_seconds(
+    shape: tuple[int, ...], k: int, f: int, s: int, args: argparse.Namespace
+) -> float:
+    """A bank's BLAS products alone: ``(K, F*F*C) @ (F*F*C, n)`` over every output.
+
+    In pieces of about 900 000 multiply-adds (one BLAS thread each, as
+    imgconv's layer makes them) from a matrix already in cache, shared by
+    ``args.threads`` threads: what any im2col-like layer must at least
+    spend on its multiply-adds at this BLAS, before copying anything.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    h, w, c = shape
+    ho, wo = (h - 1) // s + 1, (w - 1) // s + 1
+    depth = f * f * c
+    part = max(1, min(wo, 900_000 // (k * depth)))
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((k, depth)).astype(np.float32)
+    matrix = rng.standard_normal((depth, part)).astype(np.float32)
+    calls = ho * -(-wo // part)
+    threads = max(1, args.threads)
+
+    def share(count: int) -> None:
+        out = np.empty((k, part), np.float32)
+        for _ in range(count):
+            np.matmul(weights, matrix, out=out)
+
+    counts = [calls // threads + (i < calls % threads) for i in range(threads)]
+
+    def run() -> None:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(share, counts))
+
+    return best_of(run, args.repeat)[0]
+
+
 # --------------------------------------------------------------------------
 # Whole commands
 
@@ -957,6 +993,7 @@ class Results:
     one_pass: float | None = None
     banks: dict[str, list[Row]] = field(default_factory=dict)
     bank_taps: dict[str, float] = field(default_factory=dict)
+    bank_products: dict[str, float] = field(default_factory=dict)
     commands: list[Row] = field(default_factory=list)
     parts: list[Row] = field(default_factory=list)
     startup: list[Row] = field(default_factory=list)
@@ -996,6 +1033,7 @@ def run_banks(npy: Path, args: argparse.Namespace, results: Results) -> None:
         anchors = bank_anchors(imgf, k, f, s, args.threads)
         weights = bank_weights(k, f, imgf.shape[2])
         results.bank_taps[name] = one_tap_seconds(imgf, k, s, args.repeat)
+        results.bank_products[name] = products_seconds(imgf.shape, k, f, s, args)
         results.banks[name] = measure_anchors(
             anchors,
             BANK_REFERENCES,
@@ -1207,20 +1245,36 @@ def evaluate(results: Results, size: int) -> list[Target]:
             targets.append(throughput_target(f"core {name}", rows, NDIMAGE, 10.0, core_bound))
     for name, rows in results.banks.items():
         tap = results.bank_taps.get(name)
+        products = results.bank_products.get(name)
         f = int(name.split("F=")[1].split()[0])
 
-        def bank_bound(rows: list[Row] = rows, tap: float | None = tap, f: int = f) -> str:
+        def bank_bound(
+            rows: list[Row] = rows,
+            tap: float | None = tap,
+            f: int = f,
+            products: float | None = products,
+        ) -> str:
             mine, ref = by_name(rows, IMGCONV), by_name(rows, TORCH)
             if mine is None or ref is None or not tap:
                 return ""
             assert mine.seconds is not None
             assert ref.seconds is not None
-            return (
+            text = (
                 f"one tap, an (Ho*Wo x C) @ (C x K) product added into the output, takes "
                 f"{fmt_s(tap)} s; a tap-by-tap layer needs F*F = {f * f} of them "
                 f"({fmt_s(f * f * tap)} s); imgconv's time is {mine.seconds / tap:.1f} taps, "
                 f"torch's {ref.seconds / tap:.1f}"
             )
+            if products:
+                text += (
+                    f". The BLAS products alone, (K x F*F*C) @ (F*F*C x n) over every output "
+                    f"from a matrix already in cache, take {fmt_s(products)} s "
+                    f"({products / mine.seconds:.0%} of imgconv's time, "
+                    f"{products / ref.seconds:.0%} of torch's): with few kernels each matrix "
+                    "value serves only K multiply-adds, and the rest of imgconv's time is "
+                    "copying the input into place"
+                )
+            return text
 
         targets.append(throughput_target(f"bank {name}", rows, TORCH, 0.7, bank_bound))
     if results.commands:
