@@ -22,18 +22,20 @@ filtering took 0.75 to 0.95 s, overlapped 0.46 to 0.65 s.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
 from . import deep
-from .image_io import Picture, carried_info, decode_target, open_image, packed, read_file
+from .image_io import Picture, carried_info, decode_target, packed, pillow_unlimited
 
 #: Formats whose Pillow decoders write rows in order, one call each.
 _IN_ORDER = frozenset({"PNG", "JPEG"})
@@ -56,8 +58,11 @@ class DecodingRows:
     rest and gives the :class:`~imgconv.image_io.Picture`.
     """
 
-    def __init__(self, image: Any, label: str, buffer: NDArray[np.uint8], core: Any) -> None:
+    def __init__(
+        self, image: Any, label: str, file: BinaryIO, buffer: NDArray[np.uint8], core: Any
+    ) -> None:
         self._image = image
+        self._file = file
         self._label = label
         self._buffer = buffer
         height, width, _ = buffer.shape
@@ -77,6 +82,8 @@ class DecodingRows:
                 self._image.load()
         except BaseException as exc:  # re-raised in the reading thread
             self._error = exc
+        finally:
+            self._file.close()
 
     def _wait(self, stop: int) -> None:
         """Return once rows ``0..stop-1`` are decoded; raise what decoding raised."""
@@ -149,34 +156,72 @@ def start(
     Raises
     ------
     ImageReadError
-        The file cannot be read, or has more pixels than ``max_pixels``.
+        The image has more pixels than ``max_pixels``.
     """
     if frame not in (None, 0):
         return None
-    label = repr(name)
-    data = read_file(name)
-    if not data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
-        return None
-    if deep.png_wide_bands(data) is not None:
-        return None
     try:
-        image = open_image(data)
-    except Exception:  # a damaged header: the ordinary reader reports it
+        # Not a pipe or a device: opened here, their bytes would be gone.
+        if not stat.S_ISREG(os.stat(name).st_mode):
+            return None
+        file = open(name, "rb")  # closed by the decoding thread, or below
+    except OSError:
+        return None  # the ordinary reader says why
+    label = repr(name)
+    try:
+        head = file.read(64)
+        if not head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
+            target = None
+        elif deep.png_wide_bands(head) is not None:  # 16 bits: Pillow would give 8
+            target = None
+        else:
+            file.seek(0)
+            image = _opened(file)  # the header only; the thread reads the rest
+            target = None if image is None else _target(image, label, max_pixels, wanted)
+    except OSError:  # the ordinary reader tries again, and says why
+        target = None
+    except BaseException:
+        file.close()
+        raise
+    if target is None:
+        file.close()
         return None
-    if image is None or image.format not in _IN_ORDER or image.mode != "RGB":
+    return DecodingRows(image, label, file, *target)
+
+
+def _opened(file: BinaryIO) -> Any:
+    """``file`` opened by Pillow, or None if Pillow cannot (the ordinary reader says why)."""
+    try:
+        with pillow_unlimited():
+            return Image.open(file)
+    except Exception:
         return None
-    if image.info.get("interlace") or getattr(image, "n_frames", 1) != 1:
+
+
+def _target(
+    image: Any,
+    label: str,
+    max_pixels: int | None,
+    wanted: Callable[[tuple[int, int, int]], bool],
+) -> tuple[NDArray[np.uint8], Any] | None:
+    """The buffer to decode ``image`` into, if the rows can be given as they come."""
+    try:
+        usable = (
+            image.format in _IN_ORDER
+            and image.mode == "RGB"
+            and not image.info.get("interlace")
+            and getattr(image, "n_frames", 1) == 1
+            and _orientation(image) == 1
+        )
+    except Exception:  # damaged metadata: the ordinary reader copes or reports
         return None
-    if _orientation(image) != 1:
+    if not usable:
         return None
     deep.check_pixels(label, image.size, max_pixels)
     width, height = image.size
-    if height < 2 or not wanted((height, width, 3)):
+    if width < 1 or height < 2 or not wanted((height, width, 3)):
         return None
-    target = decode_target(image)
-    if target is None:
-        return None
-    return DecodingRows(image, label, *target)
+    return decode_target(image)
 
 
 def _orientation(image: Any) -> object:

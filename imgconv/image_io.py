@@ -209,7 +209,7 @@ def read_picture(
     else:
         name = os.fspath(source)
         label = repr(name)
-        data = read_file(name)
+        data = _read_file(name)
         if not data:
             msg = f"{label} is empty; expected image data"
             raise ImageReadError(msg)
@@ -235,12 +235,12 @@ def _pillow_knows(data: bytes) -> bool:
     """Whether Pillow takes ``data`` for an image (a broken one too: decoding reports it)."""
     try:
         with pillow_unlimited():
-            return open_image(data) is not None
+            return _open(data) is not None
     except Exception:  # any other failure means Pillow recognised a format
         return True
 
 
-def read_file(name: str) -> bytes:
+def _read_file(name: str) -> bytes:
     """The bytes of the file ``name``; ImageReadError (one line) if it cannot be read."""
     try:
         with open(name, "rb") as file:
@@ -310,7 +310,7 @@ def _no_such_frame(label: str, frame: int, count: int) -> UsageError:
 def _decode(data: bytes, label: str, frame: int | None, max_pixels: int | None) -> Picture:
     """Decode a whole file's bytes (see the module's table)."""
     with deep.pillow_errors(label), pillow_unlimited():
-        image = open_image(data)
+        image = _open(data)
     if image is None:
         if deep.is_tiff(data):
             # Pillow has no mode for float or 16-bit colour TIFF: read those here.
@@ -485,7 +485,7 @@ def _same_layout(
     return unified, target
 
 
-def open_image(data: bytes) -> ImageFile.ImageFile | None:
+def _open(data: bytes) -> ImageFile.ImageFile | None:
     """``data`` opened by Pillow (not yet decoded), or None if Pillow does not know it."""
     try:
         return Image.open(io.BytesIO(data))
@@ -589,14 +589,14 @@ def packed(buffer: NDArray[np.uint8], samples: int) -> NDArray[np.uint8]:
     unread row begins, so each piece only needs its own rows held aside.
     """
     height, width, stored = buffer.shape
-    packed = buffer.reshape(-1)[: height * width * samples].reshape(height, width, samples)
+    front = buffer.reshape(-1)[: height * width * samples].reshape(height, width, samples)
     rows = max(1, (1 << 18) // (width * stored))
     for top in range(0, height, rows):
         held = buffer[top : top + rows].copy()
-        target = packed[top : top + rows]
+        target = front[top : top + rows]
         for sample in range(samples):  # one long strided loop each: 2.5x faster
             target[..., sample] = held[..., sample]
-    return packed
+    return front
 
 
 #: Bytes per piece when a decoded image is copied out of Pillow.

@@ -10,7 +10,9 @@ goes the ordinary way, and that damage is reported as before.
 from __future__ import annotations
 
 import io
+import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -241,12 +243,31 @@ def test_pillow_making_its_own_memory_is_read_the_ordinary_way(
 ) -> None:
     real = decoding.DecodingRows.__init__
 
-    def elsewhere(self: Any, image: Any, label: str, buffer: Any, core: Any) -> None:
+    def elsewhere(self: Any, image: Any, label: str, file: Any, buffer: Any, core: Any) -> None:
         image.im = Image.core.new(image.mode, image.size)
-        real(self, image, label, buffer, core)
+        real(self, image, label, file, buffer, core)
 
     monkeypatch.setattr(decoding.DecodingRows, "__init__", elsewhere)
     out = tmp_path / "out.png"
     api.apply_file("sharpen", str(png_file), str(out), keep_maps=False)
+    expected = filter_image(read_picture(str(png_file)).pixels, api.as_kernel_set("sharpen", None))
+    np.testing.assert_array_equal(read_picture(str(out)).pixels, expected.pixels)
+
+
+def test_a_pipe_is_left_whole_for_the_ordinary_reader(png_file: Path, tmp_path: Path) -> None:
+    """A named pipe's bytes can be read once: the overlapped path must not open it."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    data = png_file.read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as writer:
+            writer.write(data)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    out = tmp_path / "out.png"
+    api.apply_file("sharpen", str(fifo), str(out), keep_maps=False)
+    feeder.join(timeout=30)
     expected = filter_image(read_picture(str(png_file)).pixels, api.as_kernel_set("sharpen", None))
     np.testing.assert_array_equal(read_picture(str(out)).pixels, expected.pixels)
