@@ -131,9 +131,11 @@ class DecodingRows:
         """
         self._wait(self.shape[0])
         image = self._image
-        if image.getexif().get(deep.ORIENTATION_TAG, 1) != 1:
+        with deep.pillow_errors(self._label):  # as read_picture reads metadata
+            orientation = image.getexif().get(deep.ORIENTATION_TAG, 1)
+            info = carried_info(image)
+        if orientation != 1:
             raise Unavailable
-        info = carried_info(image)
         rgb = packed(self._buffer, 3) if pixels else np.empty((0, *self.shape[1:]), np.uint8)
         return Picture(rgb, ("R", "G", "B"), image.format, info)
 
