@@ -252,6 +252,10 @@ def apply_file(
         check_save_options(out_format, save)
     rest: FilterOptions = {**options, "scale": None, "bias": None, "normalize": False}
     rest["combine"] = prepared.combine
+    single = prepared  # what filter_image applies when the kernels are not stacked
+    if not stacked and prepared.combine == "stack":  # one kernel: its map is the stack
+        rest["combine"] = None
+        single = replace(prepared, combine=None)
     if not stacked and out_format is not None and can_stream(source, target, out_format):
         limit = default_memory_limit() if memory_limit == "auto" else memory_limit
         assert target is not None  # can_stream() says so
@@ -285,7 +289,7 @@ def apply_file(
     if not stacked and target is not None and out_format is not None and source != "-":
         if not options.get("keep_maps", True):
             overlapped = _apply_while_decoding(
-                prepared, source, target, out_format, save, frame, max_pixels, stdout, rest
+                prepared, single, source, target, out_format, save, frame, max_pixels, stdout, rest
             )
             if isinstance(overlapped, Applied):
                 return overlapped
@@ -312,10 +316,6 @@ def apply_file(
             results = filter_stack(picture.pixels, prepared, **rest)
             names = [k.name for k in prepared.kernels]
         else:
-            single = prepared
-            if prepared.combine == "stack":  # one kernel: its map is the stack
-                rest["combine"] = None
-                single = replace(prepared, combine=None)
             results = [filter_image(pixels, single, **rest) for pixels in frames]
             names = [prepared.name]
             if len(frames) > 1:
@@ -360,6 +360,7 @@ def apply_file(
 
 def _apply_while_decoding(
     prepared: KernelSet,
+    single: KernelSet,
     source: str,
     target: str,
     out_format: str,
@@ -386,10 +387,7 @@ def _apply_while_decoding(
     decoding = start(source, frame=frame, max_pixels=max_pixels, wanted=large)
     if decoding is None:
         return None
-    single = replace(prepared, combine=None) if prepared.combine == "stack" else prepared
     options: FilterOptions = {**rest, "bands": ("R", "G", "B"), "keep_maps": False}
-    if prepared.combine == "stack":
-        options["combine"] = None
     try:
         with memory_guard(repr(source), decoding.shape, 1):
             try:
@@ -404,8 +402,7 @@ def _apply_while_decoding(
         return None
     methods = banded.methods
     del banded, decoding  # the decoded rows, before encoding needs memory
-    data, warnings = encode_picture(pixels, planned.bands, out_format, info=picture.info, save=save)
-    write_output(data, target, stdout=stdout)
+    warnings = _write_pixels([pixels], planned.bands, picture, out_format, target, save, stdout)
     return Applied(
         source=source,
         target=target,
@@ -434,14 +431,29 @@ def write_frames(
     Metadata comes from ``picture``; a numeric matrix's one map goes to an
     image format as a grey float image (TIFF). Returns the encoder's warnings.
     """
+    return _write_pixels(
+        [r.pixels for r in results], results[0].bands, picture, out_format, target, save, stdout
+    )
+
+
+def _write_pixels(
+    frames: list[NDArray[np.generic]],
+    bands: tuple[str, ...],
+    picture: Picture,
+    out_format: str,
+    target: str,
+    save: SaveOptions | None,
+    stdout: BinaryIO | None,
+) -> list[str]:
+    """:func:`write_frames` for frames of pixels with their bands."""
     numbers_as_grey = picture.numeric and out_format not in NUMBER_FORMATS
     data, warnings = encode_picture(
-        results[0].pixels,
-        ("L",) if numbers_as_grey else results[0].bands,
+        frames[0],
+        ("L",) if numbers_as_grey else bands,
         out_format,
         info=picture.info,
         save=save,
-        more_frames=[r.pixels for r in results[1:]],
+        more_frames=frames[1:],
     )
     write_output(data, target, stdout=stdout)
     return warnings

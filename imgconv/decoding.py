@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import threading
 import time
 import warnings
@@ -176,6 +177,8 @@ def start(
             target = None
         elif deep.png_wide_bands(head) is not None:  # 16 bits: Pillow would give 8
             target = None
+        elif head[12:16] == b"IHDR" and not wanted((*_png_size(head), 3)):
+            target = None  # too small to be worth a thread, told before Pillow opens it
         else:
             file.seek(0)
             image = _opened(file)  # the header only; the thread reads the rest
@@ -189,6 +192,12 @@ def start(
         file.close()
         return None
     return DecodingRows(image, label, file, *target)
+
+
+def _png_size(head: bytes) -> tuple[int, int]:
+    """A PNG's ``(H, W)`` from its IHDR chunk, which opens the file."""
+    width, height = struct.unpack(">II", head[16:24])
+    return height, width
 
 
 def _opened(file: BinaryIO) -> Any:
