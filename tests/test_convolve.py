@@ -983,3 +983,34 @@ def test_equal_weights_share_a_multiply(matrix: list[list[float]], passes: int) 
         ],
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("32768K\n", 32 << 20), ("1M", 1 << 20), ("512k", 512 << 10), ("4096", 4096), ("2G", 2 << 30)],
+)
+def test_cache_sizes_read_as_sysfs_writes_them(text: str, size: int) -> None:
+    assert spatial.parse_cache_size(text) == size
+
+
+@pytest.mark.parametrize(
+    ("l3", "count", "separable", "expected"),
+    [
+        (None, 2, False, spatial.THREADED_STRIP_BYTES),  # unknown: the cap
+        (None, 2, True, spatial.THREADED_SEPARABLE_STRIP_BYTES),
+        (32 << 20, 2, False, 4 << 20),  # an EPYC's 32 MB over 2 threads x 4 arrays
+        (32 << 20, 2, True, (32 << 20) // 12),  # 2 threads x 6 arrays
+        (1 << 30, 2, False, spatial.THREADED_STRIP_BYTES),  # a huge L3: the cap
+        (4 << 20, 8, True, 1 << 20),  # a small one: never below 1 MB
+    ],
+)
+def test_threaded_strips_share_the_l3_cache(
+    monkeypatch: pytest.MonkeyPatch, l3: int | None, count: int, separable: bool, expected: int
+) -> None:
+    monkeypatch.setattr(spatial, "shared_cache_bytes", lambda: l3)
+    assert spatial.threaded_strip_bytes(count, separable=separable) == expected
+
+
+def test_the_l3_size_is_read_from_sysfs_or_left_unknown() -> None:
+    size = spatial.shared_cache_bytes()
+    assert size is None or size >= 1 << 20
