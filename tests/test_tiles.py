@@ -12,7 +12,10 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from imgconv import apply_file, get_builtin
+from imgconv.core import spectral
+from imgconv.core.convolve import choose_method
 from imgconv.core.filtering import Banded, band_height, border_rows, filter_image, filter_window
+from imgconv.core.geometry import plan
 from imgconv.core.vocab import Border
 from imgconv.errors import GeometryError, UsageError
 
@@ -166,10 +169,15 @@ def test_jobs_that_need_the_whole_image_cannot_be_banded() -> None:
 
 
 def test_fft_bands_start_on_the_block_grid() -> None:
-    height = band_height((5000, 300, 3), np.uint8, get_builtin("box:31"), 1 << 20)
-    assert height >= 512 - 30  # a whole FFT block's worth of outputs at least
-    small = band_height((5000, 300, 3), np.uint8, get_builtin("sharpen"), 1 << 20)
-    assert small < height
+    kernel = get_builtin("gaussian:10")  # 61 x 61: filtered by FFT
+    assert choose_method(kernel.kernels[0].matrix, plan((5000, 300), (61, 61))) == "fft"
+    step = spectral.block_shape((61, 61), (5000, 300))[0] - 60  # outputs per block
+    for budget in (1 << 14, 1 << 20, 1 << 24):
+        height = band_height((5000, 300, 3), np.uint8, kernel, budget)
+        assert height >= step  # a whole FFT block's worth of outputs at least
+        assert height % step == 0
+    small = band_height((5000, 300, 3), np.uint8, get_builtin("sharpen"), 1 << 14)
+    assert small < step
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 7])
