@@ -714,12 +714,12 @@ def test_threads_only_for_big_layers_of_small_products(monkeypatch: pytest.Monke
     """A big RGB layer is shared by threads, a few bands each; a small or a deep one is not."""
     monkeypatch.setattr(layer_module, "_cpu_count", lambda: 2)
     one = (1, 1)
-    rgb = layout_of(np.zeros((300, 300, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
+    rgb = layout_of(np.zeros((300, 300, 3)), np.zeros((8, 3, 5, 5)), pads=(2,) * 4, stride=one)
     assert rgb.workers == 2
     assert rgb.rows == 38  # 300 rows in 8 bands
-    assert rgb.tile == (1, 300)  # 375 pixels of 32 x 75 multiply-adds: a row
+    assert rgb.tile == (1, 300)  # 416 pixels of 8 x 75 multiply-adds: a row
     assert rgb.chunk == (11, 300)  # 2 MiB of 75 float64 cells a pixel: 11 rows
-    small = layout_of(np.zeros((30, 30, 3)), np.zeros((32, 3, 5, 5)), pads=(2,) * 4, stride=one)
+    small = layout_of(np.zeros((30, 30, 3)), np.zeros((8, 3, 5, 5)), pads=(2,) * 4, stride=one)
     assert small.workers == 1
     deep = layout_of(np.zeros((300, 300, 64)), np.zeros((64, 64, 3, 3)), pads=(1,) * 4, stride=one)
     assert deep.workers == 1

@@ -275,10 +275,13 @@ def conv_layer(
 
 #: Multiply-adds per product (one BLAS call on a tile of outputs) for a layer
 #: with few per pixel: small enough that OpenBLAS runs the call on one
-#: thread (it goes parallel above 100**3, and a threaded call this small
-#: mostly waits for its helper), so that the layer's own threads share the
-#: work.
-_TILE_MACS = 900_000
+#: thread, so that the layer's own threads share the work. OpenBLAS goes
+#: parallel above m*n*k = 65536 * 4 (its SMP threshold); two of our threads
+#: each making such threaded calls ran slower than one. Banks on 4096 x 4096
+#: RGB, 2 cores (EPYC), with 900K / 400K / 250K / 200K: K=8 F=5 S=2 0.39 /
+#: 0.24 / 0.20 / 0.20 s, S=1 1.08 / 0.63 / 0.57 / 0.63 s, K=32 F=3 S=1 3.8 /
+#: 0.98 / 0.90 / 1.37 s, K=6 F=11 S=4 0.54 s with each.
+_TILE_MACS = 250_000
 #: Fewest output pixels for such a tile. A layer with more multiply-adds per
 #: pixel (deep input, many kernels) has tiles of ``_TILE_BYTES`` of im2col
 #: matrix instead, each product big enough for BLAS to spread over the cores.
@@ -547,7 +550,7 @@ class _RowWindows:
     lie one after the other in memory: its ``(F*C*F, W_out)`` matrix is a
     view, and one BLAS product per output row (``part`` columns at a time)
     gives its ``K`` maps. The weights are ordered (kernel row, channel,
-    column) to match. Banks on 4096 x 4096 RGB, 2 cores, against im2col:
+    column) to match. Banks on 4096 x 4096 RGB, 2 cores (Xeon), against im2col:
     K=8 F=5 S=1 0.25 s (was 0.62), S=2 0.11 s (0.14), K=6 F=11 S=4 0.12 s
     (0.13); K=32 F=3 S=1 0.50 s either way.
 
