@@ -65,6 +65,10 @@ DEFAULT_OUT = HERE / "RESULTS.md"
 
 #: After a warm-up slower than this, one more call is made, the better of the two kept.
 SLOW_SECONDS = 5.0
+#: A first call slower than this is the only one: such an anchor is far off
+#: every target, and a second call would add minutes to the run (PyTorch's
+#: 31x31 kernels took over 4 minutes a call on an EPYC).
+VERY_SLOW_SECONDS = 30.0
 
 F32 = NDArray[np.float32]
 U8 = NDArray[np.uint8]
@@ -207,10 +211,13 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, str, Any]:
     """Best wall time of ``repeat`` calls after a warm-up, how it was taken, the last result.
 
     After a warm-up slower than :data:`SLOW_SECONDS`, one more call is made
-    and the better of the two kept (a first call can pay one-time costs).
+    and the better of the two kept (a first call can pay one-time costs);
+    after one slower than :data:`VERY_SLOW_SECONDS`, none.
     No call's result is alive while the next call runs.
     """
     first, out = timed(fn)
+    if first > VERY_SLOW_SECONDS:
+        return first, "1 call, very slow", out
     if first > SLOW_SECONDS:
         out = None
         second, out = timed(fn)
@@ -1414,7 +1421,8 @@ def report(
         "",
         f"- Core and bank times: in one process, on the same arrays; best of {args.repeat} "
         f"calls after a warm-up call (after a warm-up over {SLOW_SECONDS:g} s, one more call, "
-        "and the better of the two: 'best of 2'). Mpx/s is input megapixels per second. Threads: "
+        f"and the better of the two: 'best of 2'; after a first call over {VERY_SLOW_SECONDS:g} s, "
+        "that call alone: '1 call, very slow'). Mpx/s is input megapixels per second. Threads: "
         f"{args.threads} for OpenCV and PyTorch; libvips uses its default (one per core); "
         "SciPy's ndimage and oaconvolve use one.",
         "- Extra peak MB (core, banks): one call repeated in a child process "
