@@ -11,6 +11,7 @@ identity and linearity properties.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -1011,6 +1012,18 @@ def test_threaded_strips_share_the_l3_cache(
     assert spatial.threaded_strip_bytes(count, separable=separable) == expected
 
 
-def test_the_l3_size_is_read_from_sysfs_or_left_unknown() -> None:
-    size = spatial.shared_cache_bytes()
-    assert size is None or size >= 1 << 20
+def test_cache_sizes_are_read_from_sysfs_folders(tmp_path: Path) -> None:
+    for index, (level, size) in enumerate(
+        [("1", "32K"), ("1", "32K"), ("2", "512K"), ("3", "32768K")]
+    ):
+        folder = tmp_path / f"index{index}"
+        folder.mkdir()
+        (folder / "level").write_text(f"{level}\n")
+        (folder / "size").write_text(f"{size}\n")
+    (tmp_path / "uevent").write_text("")  # not a cache
+    assert spatial.cache_bytes(str(tmp_path), level=3) == 32 << 20
+    assert spatial.cache_bytes(str(tmp_path), level=2) == 512 << 10
+    assert spatial.cache_bytes(str(tmp_path), level=4) is None
+    assert spatial.cache_bytes(str(tmp_path / "missing"), level=3) is None
+    (tmp_path / "index3" / "size").write_text("a lot\n")
+    assert spatial.cache_bytes(str(tmp_path), level=3) is None

@@ -95,17 +95,25 @@ def workers() -> int:
 @cache
 def shared_cache_bytes() -> int | None:
     """The size of the CPU's level-3 cache as Linux reports it, or None where it does not."""
-    base = "/sys/devices/system/cpu/cpu0/cache"
+    return cache_bytes("/sys/devices/system/cpu/cpu0/cache", level=3)
+
+
+def cache_bytes(base: str, level: int) -> int | None:
+    """The size of the ``level`` cache described under ``base`` (sysfs ``indexN`` folders).
+
+    None where there is no such folder, no cache of that level, or its
+    files cannot be read.
+    """
     try:
-        entries = [e for e in os.listdir(base) if e.startswith("index")]
+        entries = sorted(e for e in os.listdir(base) if e.startswith("index"))
     except OSError:
         return None
-    for entry in sorted(entries):
+    for entry in entries:
         try:
-            with open(f"{base}/{entry}/level", encoding="ascii") as level:
-                if level.read().strip() != "3":
+            with open(os.path.join(base, entry, "level"), encoding="ascii") as found:
+                if found.read().strip() != str(level):
                     continue
-            with open(f"{base}/{entry}/size", encoding="ascii") as size:
+            with open(os.path.join(base, entry, "size"), encoding="ascii") as size:
                 return parse_cache_size(size.read())
         except (OSError, ValueError):
             return None
