@@ -58,18 +58,20 @@ FloatArray = NDArray[np.floating]
 # and separable methods do not pad the whole image (see correlate_framed);
 # the FFT method does, which its constant includes. `python
 # benchmarks/calibrate.py` measures them; with both cores busy it overstates
-# the FFT threefold, so these are from a quiet run on the reference machine
-# (2-core EPYC, 32 MB L3), 4096 x 4096 RGB float32: FFT 8.2 to 9.4 per
-# position for 15x15 to 63x63 kernels (15x15 random 0.56 s), separable
-# 15x15 Gaussian 0.31 s (43 passes, 0.14 each), 15x15 box 0.19 s, 5x5
-# Gaussian 0.20 s, 3x3 sharpen direct 0.084 s (5 passes, 0.20 each with
-# the fixed cost of reading the image and making the output). On a Xeon
-# they were 8.0, 0.26 and 0.3. What they decide: direct for 3x3 and
-# sparse 5x5 kernels, FFT for dense ones from 5x5; separable for rank-1
-# kernels up to 15x15 Gaussians and 31x31 boxes, FFT beyond.
+# the FFT threefold. These are from the reference machine (2-core EPYC, 32
+# MB L3), 4096 x 4096 RGB float32: separable 15x15 Gaussian 0.31 s (43
+# passes, 0.14 each), 15x15 box 0.19 s, 5x5 Gaussian 0.20 s; 3x3 sharpen
+# direct 0.084 s (5 passes, 0.20 each with the fixed cost of reading the
+# image and making the output); and the FFT as benchmarks/bench.py timed it
+# in its full run, 15x15 and 31x31 random kernels 0.60 and 0.67 s (10.6
+# and 10.5 per position; a quiet calibrate.py run gave 8.2 to 9.4, and the
+# separable and FFT methods then tie on a 31x31 Gaussian, 0.63 against
+# 0.60 to 0.84 s). On a Xeon they were 8.0, 0.26 and 0.3. What they decide:
+# direct for 3x3 and sparse 5x5 kernels, FFT for dense ones from 7x7;
+# separable for rank-1 kernels up to 31x31 Gaussians and boxes, FFT beyond.
 _DIRECT_PASS = 0.2
 _SEPARABLE_PASS = 0.14
-_FFT_POSITION = 9.2
+_FFT_POSITION = 10.5
 _FFT_SETUP = 2e5
 # Separable must beat direct by this factor: within the model's error
 # (calibrations vary by 20%), direct keeps no column-pass buffer.
