@@ -7,11 +7,14 @@ block's spectrum is multiplied by the kernel's (computed once) and
 transformed back, and its valid part (the outputs whose window lies inside
 the block) is kept: overlap-save. Blocks overlap by the kernel's reach, so
 memory is a few blocks, not a spectrum of the whole image, and blocks
-are transformed on one thread per core (``scipy.fft`` releases the GIL).
-Each channel of a block is transformed on its own: a block and its
-spectrum are then about the size of a core's L2 cache, and a transform
-costs about half as much per position as one of all three channels at
-once.
+are transformed on one thread per core (the transforms release the GIL).
+
+The channels are not transformed one by one: each image row, its pixels'
+channels interleaved, is read as one row of floats, and the kernel is
+spread to match (a tap every ``channels`` floats), so a block covers every
+channel of its pixels. Blocks are then read and written as contiguous runs
+of memory, and there are a third as many of them as planes of one channel
+would need.
 
 Every output position is computed and the strided ones kept: a stride does
 not make this method cheaper, which the cost model knows.
@@ -22,29 +25,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .geometry import Geometry
 from .spatial import pool, workers
+from .transforms import Correlator
 
 FloatArray = NDArray[np.floating]
 
-#: Outputs per block side, before rounding the block up to a fast FFT length.
-#: A block of one channel and its spectrum are then about 0.6 MB (270 x 270
-#: for a 15x15 kernel), near the size of a 512 KB L2 cache.
-#: 15x15 and 31x31 random kernels on 4096 x 4096 RGB, 2 threads, EPYC: one
-#: channel at a time, 0.58 to 0.67 and 0.54 to 0.58 s with 256 or 320
-#: outputs, 0.69 and 0.60 s with 192, 0.63 and 0.74 s with 512, 1.09 and
-#: 0.84 s with 128; all three channels at once with 512, 0.61 to 1.04 and
-#: 0.66 to 1.22 s (it was the best such size on a Xeon: 256 was 12% slower,
-#: 1024 6%).
-BLOCK_OUTPUTS = 256
+#: Outputs per block: rows, and floats along a row (pixels times channels),
+#: before rounding the block up to a fast FFT length. 15x15 and 31x31
+#: random kernels on 4096 x 4096 RGB float32, 2 threads, EPYC, medians of 7:
+#: blocks of 240 x 480 to 320 x 768 floats all took 0.30 to 0.39 s and
+#: 0.36 to 0.42 s (15x15 in 256 x 640, 31x31 in 320 x 768 the best, within
+#: the noise); one channel at a time in 270 x 270 blocks, 0.46 to 0.53 s.
+BLOCK_OUTPUTS = (256, 512)
 
 
-# The block size the FFT must use while a part of an image is filtered as
-# the whole would be (see :func:`whole_image_blocks`).
+# The whole image's reach and valid outputs while a part of it is filtered
+# as the whole would be (see :func:`whole_image_blocks`).
 _FIXED_BLOCKS: ContextVar[tuple[tuple[int, int], tuple[int, int]] | None] = ContextVar(
     "fixed_blocks", default=None
 )
@@ -61,24 +63,31 @@ def whole_image_blocks(geometry: Geometry) -> Iterator[None]:
     """
     (ho, wo), (sy, sx) = geometry.out_shape, geometry.stride
     whole = (sy * (ho - 1) + 1, sx * (wo - 1) + 1)
-    shape = block_shape(geometry.reach, whole)
-    token = _FIXED_BLOCKS.set((geometry.reach, shape))
+    token = _FIXED_BLOCKS.set((geometry.reach, whole))
     try:
         yield
     finally:
         _FIXED_BLOCKS.reset(token)
 
 
-def block_shape(reach: tuple[int, int], valid: tuple[int, int]) -> tuple[int, int]:
-    """The FFT block size for a kernel of ``reach`` over ``valid`` output positions."""
+def block_shape(
+    reach: tuple[int, int], valid: tuple[int, int], channels: int = 1
+) -> tuple[int, int]:
+    """The FFT block size for a kernel of ``reach`` over ``valid`` output positions.
+
+    Rows, and floats along a row of ``channels`` interleaved channels (for
+    one channel, pixels). A block holds :data:`BLOCK_OUTPUTS` outputs, or
+    twice the kernel's reach if that is more, or the whole image if it is
+    smaller, and its kernel's reach, rounded up to a fast FFT length.
+    """
     fixed = _FIXED_BLOCKS.get()
     if fixed is not None and fixed[0] == reach:
-        return fixed[1]
-    shape = []
-    for r, n in zip(reach, valid, strict=True):
-        outputs = min(n, max(BLOCK_OUTPUTS, 2 * r))
-        shape.append(fast_length(outputs + r - 1))
-    return shape[0], shape[1]
+        valid = fixed[1]
+    (ry, rx), (vy, vx) = reach, valid
+    span = channels * (rx - 1) + 1  # the kernel's reach along a row of floats
+    rows = min(vy, max(BLOCK_OUTPUTS[0], 2 * ry))
+    floats = min(channels * vx, max(BLOCK_OUTPUTS[1], 2 * span))
+    return fast_length(rows + ry - 1), fast_length(floats + span - 1)
 
 
 def aligned_band(height: int, geometry: Geometry) -> int:
@@ -120,74 +129,94 @@ def fast_length(n: int) -> int:
     return best
 
 
-def fft_correlate(
-    padded: FloatArray, matrix: NDArray[np.float64], geometry: Geometry
-) -> FloatArray:
+class Padded(Protocol):
+    """The padded input as the FFT method reads it: its shape, dtype and windows.
+
+    An array is one; so is a stand-in that makes each window from the
+    unpadded image (see :func:`imgconv.core.convolve.correlate_framed`).
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """``(rows, columns[, channels])`` of the padded input."""
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The type of its values."""
+
+    def __getitem__(self, key: tuple[slice, slice], /) -> Any:
+        """The window of ``(rows, columns)``, every channel."""
+
+
+def fft_correlate(padded: Padded, matrix: NDArray[np.float64], geometry: Geometry) -> FloatArray:
     """Correlate by overlap-save FFT blocks, then keep the strided samples.
+
+    Parameters
+    ----------
+    padded : array or Padded
+        The padded input, read a block's window at a time.
+    matrix : ndarray
+        The kernel, as applied.
+    geometry : Geometry
+        The planned geometry.
 
     Returns
     -------
     ndarray
         ``(H_out, W_out[, C])`` in ``padded``'s dtype.
     """
-    from scipy import fft
-
     (dy, dx), (sy, sx), (ho, wo) = geometry.dilation, geometry.stride, geometry.out_shape
     ry, rx = geometry.reach
+    channels = padded.shape[2] if len(padded.shape) == 3 else 1
+    work = np.float64 if padded.dtype == np.float64 else np.float32
+    height, width = padded.shape[:2]
+    span = channels * (rx - 1) + 1
+    taps = np.zeros((ry, span), dtype=work)
+    taps[::dy, :: channels * dx] = matrix
     # The outputs whose window starts at padded row y, column x: every one
     # up to the last sampled, strided or not.
     vy, vx = sy * (ho - 1) + 1, sx * (wo - 1) + 1
-    by, bx = block_shape((ry, rx), (vy, vx))
-    step_y, step_x = by - ry + 1, bx - rx + 1
-    work = np.float64 if padded.dtype == np.float64 else np.float32
-    dilated = np.zeros((ry, rx), dtype=work)
-    dilated[::dy, ::dx] = matrix
-    # Correlating is convolving with the kernel turned 180 degrees.
-    spectrum = fft.rfft2(dilated[::-1, ::-1], s=(by, bx))
+    by, bx = block_shape((ry, rx), (vy, vx), channels)
+    # Blocks start on whole pixels, so their outputs are whole pixels.
+    step_y, step_x = by - ry + 1, (bx - span + 1) // channels
+    correlator = Correlator(taps, (by, bx))
     out = np.empty((ho, wo, *padded.shape[2:]), dtype=padded.dtype)
+    pixels = out.reshape(ho, wo, channels)
 
     # A block takes every position the padded input has a whole window for,
     # sampled or not, up to its size: so a band of a larger image whose
     # input runs to its last block's end (see filtering._band) transforms
     # the very blocks the whole image does.
-    avail_y, avail_x = padded.shape[0] - ry + 1, padded.shape[1] - rx + 1
+    avail_y, avail_x = height - ry + 1, width - rx + 1
 
-    def one_block(block: tuple[int, int, int | None]) -> None:
-        top, left, channel = block
+    def one_block(corner: tuple[int, int]) -> None:
+        top, left = corner
         rows, cols = min(step_y, avail_y - top), min(step_x, avail_x - left)
-        piece = padded[top : top + rows + ry - 1, left : left + cols + rx - 1]
-        target = out
-        if channel is not None:
-            piece, target = piece[..., channel], out[..., channel]
-        # s= pads a block cut short by the image's edge with zeros.
-        product = fft.rfft2(piece.astype(work, copy=False), s=(by, bx))
-        product *= spectrum
-        result = fft.irfft2(product, s=(by, bx))
-        valid = result[ry - 1 : ry - 1 + rows, rx - 1 : rx - 1 + cols]
-        _store(target, valid, top, left, (sy, sx))
+        window = padded[top : top + rows + ry - 1, left : left + cols + rx - 1]
+        # The window's rows, channels interleaved, as rows of floats (a view
+        # of a window of a C-ordered array); a kernel column every
+        # `channels` floats then reads one channel.
+        piece = cast(FloatArray, np.asarray(window, dtype=work).reshape(window.shape[0], -1))
+        result = correlator.correlate(piece, ry - 1, rows)
+        valid = result[:, span - 1 : span - 1 + channels * cols]
+        _store(pixels, valid.reshape(rows, cols, channels), top, left, (sy, sx))
 
-    channels: list[int | None] = list(range(padded.shape[2])) if padded.ndim == 3 else [None]
-    blocks = [
-        (top, left, channel)
-        for top in range(0, vy, step_y)
-        for left in range(0, vx, step_x)
-        for channel in channels
-    ]
+    corners = [(top, left) for top in range(0, vy, step_y) for left in range(0, vx, step_x)]
     count = workers()
-    if count == 1 or len(blocks) == 1:
-        for block in blocks:
-            one_block(block)
+    if count == 1 or len(corners) == 1:
+        for corner in corners:
+            one_block(corner)
     else:
-        # Blocks on threads (scipy.fft releases the GIL): better than splitting
-        # each transform, whose rows are too short to share well.
-        list(pool(count).map(one_block, blocks))
+        # Blocks on threads (the transforms release the GIL): better than
+        # splitting each transform, whose rows are too short to share well.
+        list(pool(count).map(one_block, corners))
     return out
 
 
 def _store(
     out: FloatArray, valid: NDArray[np.floating], top: int, left: int, stride: tuple[int, int]
 ) -> None:
-    """Put the strided samples of one block's valid outputs in their place in ``out``."""
+    """Put the strided samples of one block's valid outputs (rows, columns, channels) in ``out``."""
     sy, sx = stride
     # The first sampled row and column at or after this block's corner.
     first_y, first_x = -top % sy, -left % sx
