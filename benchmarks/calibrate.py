@@ -5,8 +5,7 @@ model of the work: nanoseconds per sample and channel for an array pass of
 the direct method and of the separable method (``spatial.passes`` counts
 them: taps of equal weight share a multiply, +-1 weights need none), and
 per position for the FFT method. This script times each method through
-``correlate`` (the direct and separable methods read the unpadded image,
-the FFT method pads it) on one image and prints the constants to paste
+``correlate`` (no method pads the whole image) on one image and prints the constants to paste
 into ``imgconv/core/convolve.py``, then checks the model's choice against
 the fastest method for a range of kernels.
 

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from ..errors import GeometryError, KernelError, UsageError
 from .convolve import (
     METHODS,
+    Chosen,
     FloatArray,
     Method,
     choose_method,
@@ -1213,7 +1214,7 @@ class _Applier:
         for kernel in self.kernels:
             geometry = _geometry_for(data.shape, kernel, self.settings)
             method = self._method(kernel.matrix, geometry)
-            if opacity is None and (method == "direct" or method == "separable"):
+            if opacity is None:
                 # No padded copy of the image: its interior is read in place,
                 # the frame from small padded strips (the same numbers).
                 rule = border or self.settings.border
@@ -1283,13 +1284,12 @@ class _Applier:
             pad(weights, geometry, opacity_border),
         )
 
-    def _method(self, matrix: NDArray[np.float64], geometry: Geometry) -> Method:
+    def _method(self, matrix: NDArray[np.float64], geometry: Geometry) -> Chosen:
         """The method for ``matrix`` (chosen for the whole image, for a band), noted."""
         method = self.settings.method
-        if method == "auto":
-            method = choose_method(matrix, self.whole or geometry)
-        self.methods.append(method)
-        return method
+        chosen = choose_method(matrix, self.whole or geometry) if method == "auto" else method
+        self.methods.append(chosen)
+        return chosen
 
     def _one(
         self, kernel: Kernel, geometry: Geometry, padded: _Padded, method: Method
