@@ -57,24 +57,22 @@ FloatArray = NDArray[np.floating]
 # one array pass of the direct method and of the separable method (see
 # spatial.passes: taps of equal weight share a multiply, +-1 weights have
 # none), and a position of the FFT method (per position of the padded
-# input, before the blocks' overlap), plus the FFT's fixed cost. The direct
-# and separable methods do not pad the whole image (see correlate_framed);
-# the FFT method does, which its constant includes. `python
-# benchmarks/calibrate.py` measures them; with both cores busy it overstates
-# the FFT threefold. These are from the reference machine (2-core EPYC, 32
-# MB L3), 4096 x 4096 RGB float32: separable 15x15 Gaussian 0.31 s (43
-# passes, 0.14 each), 15x15 box 0.19 s, 5x5 Gaussian 0.20 s; 3x3 sharpen
-# direct 0.084 s (5 passes, 0.20 each with the fixed cost of reading the
-# image and making the output); and the FFT as benchmarks/bench.py timed it
-# in its full run, 15x15 and 31x31 random kernels 0.60 and 0.67 s (10.6
-# and 10.5 per position; a quiet calibrate.py run gave 8.2 to 9.4, and the
-# separable and FFT methods then tie on a 31x31 Gaussian, 0.63 against
-# 0.60 to 0.84 s). On a Xeon they were 8.0, 0.26 and 0.3. What they decide:
-# direct for 3x3 and sparse 5x5 kernels, FFT for dense ones from 7x7;
-# separable for rank-1 kernels up to 31x31 Gaussians and boxes, FFT beyond.
+# input and channel, before the overlap of one channel's blocks), plus the
+# FFT's fixed cost. No method pads the whole image (see correlate_framed).
+# `python benchmarks/calibrate.py` measures them. These are from the
+# reference machine (2-core EPYC, 32 MB L3), 4096 x 4096 RGB float32:
+# separable 15x15 Gaussian 0.31 s (43 passes, 0.14 each), 15x15 box 0.19
+# s, 5x5 Gaussian 0.20 s; 3x3 sharpen direct 0.084 s (5 passes, 0.20 each
+# with the fixed cost of reading the image and making the output); and the
+# FFT 8.0 (calibrate.py, 7.8 to 8.4 for 15x15 to 63x63 random kernels;
+# 15x15 and 31x31 take 0.34 to 0.44 s). Before blocks of interleaved
+# channels in reused buffers it was 10.5, and on a Xeon the three were
+# 8.0, 0.26 and 0.3. What they decide: direct for 3x3 and sparse 5x5
+# kernels, FFT for dense ones from 5x5; separable for rank-1 kernels up
+# to 15x15 Gaussians and 31x31 boxes, FFT for 31x31 Gaussians.
 _DIRECT_PASS = 0.2
 _SEPARABLE_PASS = 0.14
-_FFT_POSITION = 10.5
+_FFT_POSITION = 8.0
 _FFT_SETUP = 2e5
 # Separable must beat direct by this factor: within the model's error
 # (calibrations vary by 20%), direct keeps no column-pass buffer.
