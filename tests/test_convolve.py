@@ -823,6 +823,26 @@ def _whole_by_padding(
 
 
 @pytest.mark.parametrize("border", PARTITION_BORDERS)
+def test_window_is_the_padded_window_in_c_order(border: str) -> None:
+    """window() copies what pad() puts there, in C order (the spatial passes are slow on others)."""
+    image = np.random.default_rng(14).random((13, 11, 3)).astype(np.float32)
+    geometry = convolve.plan(image.shape[:2], (7, 5))
+    rule = convolve.Border.parse(border)
+    padded = convolve.pad(image, geometry, rule)
+    assert padded.shape[:2] == (19, 15)
+    for rows, columns in [
+        (slice(0, 9), slice(0, 15)),  # across the top, both sides
+        (slice(2, 15), slice(0, 4)),  # the left edge
+        (slice(5, 19), slice(12, 15)),  # the right and bottom edges
+        (slice(0, 19), slice(0, 15)),  # everything
+        (slice(4, 9), slice(3, 8)),  # inside
+    ]:
+        piece = convolve.window(image, geometry, rule, rows, columns)
+        assert piece.flags.c_contiguous
+        np.testing.assert_array_equal(piece, padded[rows, columns])
+
+
+@pytest.mark.parametrize("border", PARTITION_BORDERS)
 @pytest.mark.parametrize(
     ("kernel_name", "method"),
     [
