@@ -822,6 +822,26 @@ def _whole_by_padding(
     return convolve.correlate_padded(padded, kernel, geometry, method=method)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("method", ["direct", "separable"])
+@pytest.mark.parametrize("stride", [(1, 2), (2, 3), (3, 8), (1, 9)])
+def test_column_strides_summed_over_every_column_give_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch, method: str, stride: tuple[int, int]
+) -> None:
+    """Summing every column and copying out the sampled ones (strides up to 8) is
+    the same arithmetic as summing the sampled columns alone."""
+    image = np.random.default_rng(15).random((29, 61, 3)).astype(np.float32)
+    kernel = np.outer([1.0, 4, 6, 4, 1], [1.0, -2, 3, 1])
+    options: dict[str, Any] = {"stride": stride, "dilation": (1, 2), "border": "reflect"}
+    summed = correlate(image, kernel, method=method, **options)  # type: ignore[arg-type]
+    monkeypatch.setattr(spatial, "_EVERY_COLUMN_UP_TO", 1)
+    sampled = correlate(image, kernel, method=method, **options)  # type: ignore[arg-type]
+    assert summed.tobytes() == sampled.tobytes()
+
+
+def test_summed_columns_are_every_column_up_to_the_last_sample_for_strides_up_to_8() -> None:
+    assert [spatial.summed_columns(61, s) for s in (1, 2, 8, 9)] == [61, 121, 481, 61]
+
+
 @pytest.mark.parametrize("border", PARTITION_BORDERS)
 def test_window_is_the_padded_window_in_c_order(border: str) -> None:
     """window() copies what pad() puts there, in C order (the spatial passes are slow on others)."""
