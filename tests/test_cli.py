@@ -260,7 +260,7 @@ def test_verbose_says_what_was_computed(runner: CliRunner, tmp_path: Path) -> No
     assert result.stderr == (
         f"imgconv: sobel (3x3, 3x3) on {source} 23x31 L -> 12x16 L 8-bit, "
         f"{tmp_path / 'o.png'} PNG; padding same (1, 1, 1, 1), border edge, stride 2,2, "
-        "dilation 1,1, method direct, separable\n"
+        "dilation 1,1, method separable, separable\n"
     )
 
 
