@@ -385,7 +385,7 @@ def correlate_framed(
         return spectral.fft_correlate(_Framed(work, geometry, border), matrix, geometry)
     inside = interior(geometry)
     if inside is None:
-        return correlate_padded(pad(data, geometry, border), matrix, geometry, method=method)
+        return correlate_padded(pad(work, geometry, border), matrix, geometry, method=method)
     factors = _factors(matrix) if method == "separable" else None
     (ho, wo), (sy, sx), (ry, rx) = geometry.out_shape, geometry.stride, geometry.reach
     out = np.empty((ho, wo, *work.shape[2:]), dtype=work.dtype)

@@ -1292,7 +1292,7 @@ class _Applier:
         return chosen
 
     def _one(
-        self, kernel: Kernel, geometry: Geometry, padded: _Padded, method: Method
+        self, kernel: Kernel, geometry: Geometry, padded: _Padded, method: Chosen
     ) -> FloatArray:
         matrix = kernel.matrix
         chooser = self.whole or geometry
