@@ -64,16 +64,31 @@ def main() -> None:
     row = rng.normal(size=15)
     ((column, across),) = convolve.separable_factors(np.outer(row, row)) or []
     separable_pass = timed(np.outer(row, row), "separable") * ns / (passes(column) + passes(across))
-    fft_times = {}
+    fft_times, forward_shares = {}, {}
     for size in (15, 31, 63):
-        geometry = plan(image.shape[:2], (size, size))
-        by, bx = convolve.spectral.block_shape((size, size), geometry.out_shape)
+        matrix = rng.normal(size=(size, size))
+        by, bx = convolve.spectral.block_shape((size, size), image.shape[:2])
         overlap = by * bx / ((by - size + 1) * (bx - size + 1))
-        fft_times[size] = timed(rng.normal(size=(size, size)), "fft") * ns / overlap
+        fft_times[size] = timed(matrix, "fft") * ns / overlap
+        # A row stride of 4 transforms back a quarter of the rows: the
+        # forward transforms' share f of the time from t4 / t1 = f + (1 - f) / 4.
+        by, bx = convolve.spectral.block_shape((size, size), image.shape[:2], row_step=4)
+        rows = convolve.spectral.block_rows((size, size), image.shape[:2], 4)
+        overlap4 = by * bx / (rows * (bx - size + 1))
+        strided = best(
+            lambda m=matrix: convolve.correlate(
+                image, m, method="fft", border="reflect101", stride=(4, 1)
+            ),
+            args.repeat,
+        )
+        ratio = strided * ns / overlap4 / fft_times[size]
+        forward_shares[size] = round((4 * ratio - 1) / 3, 2)
     fft_position = float(np.median(list(fft_times.values())))
+    forward = float(np.median(list(forward_shares.values())))
     print(f"_DIRECT_PASS = {direct_pass:.2f}  # passes of +-1 taps: {unit_pass:.2f}")
     print(f"_SEPARABLE_PASS = {separable_pass:.2f}")
     print(f"_FFT_POSITION = {fft_position:.1f}  # per size: {fft_times}")
+    print(f"_FFT_FORWARD = {forward:.2f}  # per size: {forward_shares}")
 
     print("\nkernel          chosen     direct  separable   fft   (seconds)")
     cases = {

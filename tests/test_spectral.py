@@ -41,7 +41,15 @@ KERNEL = np.random.default_rng(41).normal(size=(5, 4))
 @pytest.mark.parametrize("channels", [0, 1, 2, 3, 4])
 @pytest.mark.parametrize(
     ("padding", "stride", "dilation"),
-    [("same", 1, 1), ("valid", (2, 3), 1), ("full", 1, (2, 1)), ((6, 0, 1, 7), 3, 2)],
+    [
+        ("same", 1, 1),
+        ("valid", (2, 3), 1),
+        ("full", 1, (2, 1)),
+        ((6, 0, 1, 7), 3, 2),
+        ("same", (4, 1), 1),
+        ("full", (5, 2), (1, 2)),
+        ("same", (7, 4), 1),
+    ],
 )
 def test_fft_agrees_with_direct_for_any_channel_count(
     channels: int, padding: Any, stride: Any, dilation: Any
@@ -62,7 +70,7 @@ def test_fft_agrees_with_direct_for_any_channel_count(
 
 @pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize("border", BORDERS)
-@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("stride", [1, 2, 4, 7, 14])
 @pytest.mark.parametrize("channels", [0, 3])
 def test_fft_without_padding_the_image_gives_the_padded_result_bit_for_bit(
     monkeypatch: pytest.MonkeyPatch, border: str, stride: int, channels: int
@@ -85,18 +93,19 @@ def test_fft_without_padding_the_image_gives_the_padded_result_bit_for_bit(
 @pytest.mark.usefixtures("small_blocks")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("channels", [0, 3])
+@pytest.mark.parametrize("stride", [(1, 2), (3, 1)])
 def test_scipy_fft_does_the_same_without_the_binding(
-    monkeypatch: pytest.MonkeyPatch, dtype: type, channels: int
+    monkeypatch: pytest.MonkeyPatch, dtype: type, channels: int, stride: tuple[int, int]
 ) -> None:
     """Without SciPy's pocketfft binding, scipy.fft makes the same transforms."""
     image = _image(channels, dtype)
-    with_binding = correlate(image, KERNEL, method="fft", stride=(1, 2))
+    with_binding = correlate(image, KERNEL, method="fft", stride=stride)
     monkeypatch.setattr(transforms, "binding", lambda: None)
-    without = correlate(image, KERNEL, method="fft", stride=(1, 2))
+    without = correlate(image, KERNEL, method="fft", stride=stride)
     assert without.dtype == with_binding.dtype == np.dtype(dtype)
     tolerance = 2e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(without, with_binding, rtol=0, atol=tolerance)
-    direct = correlate(image, KERNEL, method="direct", stride=(1, 2))
+    direct = correlate(image, KERNEL, method="direct", stride=stride)
     np.testing.assert_allclose(without, direct, rtol=0, atol=tolerance)
 
 
@@ -115,6 +124,50 @@ def test_correlator_zero_fills_a_short_block_after_a_full_one() -> None:
     spectrum = np.fft.rfft2(block) * np.fft.rfft2(taps[::-1, ::-1].astype(np.float64), s=(8, 12))
     expected = np.fft.irfft2(spectrum, s=(8, 12))[2:5]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("binding", ["pocketfft", "scipy.fft"])
+@pytest.mark.parametrize("step", [2, 3, 4])
+def test_sampled_rows_are_every_row_step_th_row_of_the_correlation(
+    monkeypatch: pytest.MonkeyPatch, binding: str, step: int
+) -> None:
+    """Folding the spectrum gives rows first, first + step, ... of the full inverse."""
+    if binding == "scipy.fft":
+        monkeypatch.setattr(transforms, "binding", lambda: None)
+    rng = np.random.default_rng(43)
+    taps = rng.normal(size=(5, 4))
+    shape = (12 * step, 20)
+    piece = rng.random((shape[0] - 3, 17))
+    every = transforms.Correlator(taps, shape).correlate(piece, 4, shape[0] - 4)
+    sampled = transforms.Correlator(taps, shape, row_step=step).sampled(piece, 6)
+    assert sampled.shape == (6, 20)
+    np.testing.assert_allclose(sampled, every[: 6 * step : step], rtol=0, atol=1e-12)
+
+
+def test_a_row_step_must_divide_the_block() -> None:
+    with pytest.raises(ValueError, match="a block of 10 rows cannot be sampled every 4 rows"):
+        transforms.Correlator(np.ones((3, 3)), (10, 8), row_step=4)
+    with pytest.raises(ValueError, match="use sampled"):
+        transforms.Correlator(np.ones((3, 3)), (12, 8), row_step=4).correlate(np.ones((4, 4)), 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("stride", "step"), [(1, 1), (2, 2), (4, 4), (6, 6), (7, 1), (14, 2), (90, 90), (84, 12)]
+)
+def test_row_step_is_the_five_smooth_part_of_the_stride(stride: int, step: int) -> None:
+    assert spectral.row_step(stride) == step
+
+
+@pytest.mark.parametrize("step", [2, 3, 4, 5])
+def test_blocks_hold_whole_row_steps(step: int) -> None:
+    """Folded blocks are a multiple of the step long and give a multiple of it in rows."""
+    height, _ = spectral.block_shape((15, 15), (4096, 4096), 3, step)
+    rows = spectral.block_rows((15, 15), (4096, 4096), step)
+    assert height % step == 0
+    assert rows % step == 0
+    assert height == spectral.fast_length(height)
+    assert rows + 14 <= height
+    assert rows >= spectral.BLOCK_OUTPUTS[0]
 
 
 def test_binding_is_not_used_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:

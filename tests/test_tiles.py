@@ -265,7 +265,8 @@ def test_jobs_that_need_the_whole_image_are_not_streamed(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("border", BORDERS)
 @pytest.mark.parametrize(
-    ("padding", "stride"), [("same", 2), ("valid", 3), ("full", 2), ((7, 2, 1, 0), 3)]
+    ("padding", "stride"),
+    [("same", 2), ("valid", 3), ("full", 2), ((7, 2, 1, 0), 3), ("same", 4), ("valid", 14)],
 )
 def test_fft_bands_over_several_blocks_with_a_stride(
     border: str, padding: Any, stride: int

@@ -13,7 +13,8 @@ plans, with border pixels from :class:`imgconv.core.vocab.Border`.
 Three methods compute the same thing. The direct and separable methods
 compute only the sampled rows, and along a row every column up to a
 stride of 8 (then copy out the sampled ones), so a stride of 4 costs
-about a quarter of stride 1; the FFT computes every position:
+about a quarter of stride 1; the FFT transforms every input position, and
+back only the sampled rows, so a stride of 4 costs it about half:
 
 ``direct``
     One multiply-add over strided views of the padded input per non-zero
@@ -22,8 +23,9 @@ about a quarter of stride 1; the FFT computes every position:
     For rank-1 kernels (box, Gaussian, Sobel): a column pass on the sampled
     rows, then a row pass on the sampled columns.
 ``fft``
-    Overlap-save FFT blocks of the padded input, then sampling; wins for
-    large dense kernels.
+    Overlap-save FFT blocks of the padded input, whose spectra are folded
+    to the sampled rows before the inverse transforms; wins for large
+    dense kernels.
 
 No method pads the whole image: the outputs whose taps all fall inside it
 read the image itself, and only a frame of outputs near the edges (for the
@@ -76,6 +78,11 @@ _DIRECT_PASS = 0.2
 _SEPARABLE_PASS = 0.14
 _FFT_POSITION = 8.0
 _FFT_SETUP = 2e5
+# The forward transforms' share of the FFT method's time, which a row
+# stride does not reduce (the inverse ones shrink by it): calibrate.py,
+# 0.5 to 0.71 for 15x15 to 63x63 random kernels at a row stride of 4
+# (31x31: 0.37 s at stride 1, 0.20 s at stride 4).
+_FFT_FORWARD = 0.6
 # Separable must beat direct by this factor: within the model's error
 # (calibrations vary by 20%), direct keeps no column-pass buffer.
 _SEPARABLE_MARGIN = 1.25
@@ -498,7 +505,8 @@ def choose_method(matrix: NDArray[np.float64], geometry: Geometry) -> Chosen:
     per array pass and sample (:func:`imgconv.core.spatial.passes`), the
     separable method per pass of its column pass over the sampled rows and
     every column read, and of its row pass over the samples, the FFT method
-    per position of the padded input whatever the stride. A column stride
+    per position of the padded input, less what a row stride saves its
+    inverse transforms. A column stride
     of up to 8 saves the spatial methods nothing along a row: they sum
     every column (see :func:`imgconv.core.spatial.summed_columns`).
     """
@@ -519,9 +527,12 @@ def choose_method(matrix: NDArray[np.float64], geometry: Geometry) -> Chosen:
             costs["separable"] = _SEPARABLE_PASS * total
     valid = (sy * (ho - 1) + 1, sx * (wo - 1) + 1)
     positions = float(valid[0] * valid[1])
-    by, bx = spectral.block_shape((ry, rx), valid)
-    overlap = by * bx / float((by - ry + 1) * (bx - rx + 1))
-    costs["fft"] = _FFT_POSITION * positions * overlap + _FFT_SETUP
+    fold = spectral.row_step(sy)
+    by, bx = spectral.block_shape((ry, rx), valid, row_step=fold)
+    overlap = by * bx / float(spectral.block_rows((ry, rx), valid, fold) * (bx - rx + 1))
+    # A row stride folded into the inverse transforms saves on them alone.
+    share = _FFT_FORWARD + (1 - _FFT_FORWARD) / fold
+    costs["fft"] = _FFT_POSITION * positions * overlap * share + _FFT_SETUP
     return min(costs, key=lambda m: costs[m])
 
 

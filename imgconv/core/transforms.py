@@ -47,6 +47,9 @@ class Correlator:
         interleaved channels, by the caller), at most ``shape``.
     shape : (int, int)
         The block's size: the transform lengths.
+    row_step : int, optional
+        With more than 1, results come from :meth:`sampled`: every
+        ``row_step``-th row only, which ``shape[0]`` must be a multiple of.
 
     Notes
     -----
@@ -55,12 +58,21 @@ class Correlator:
     ``1 / (rows * columns)``, so neither transform scales.
     """
 
-    def __init__(self, taps: FloatArray, shape: tuple[int, int]) -> None:
+    def __init__(self, taps: FloatArray, shape: tuple[int, int], row_step: int = 1) -> None:
         from scipy import fft
 
-        self.shape = shape
+        self.shape, self.row_step = shape, row_step
         self.dtype = np.dtype(np.float64 if taps.dtype == np.float64 else np.float32)
         turned = np.ascontiguousarray(taps[::-1, ::-1], dtype=self.dtype)
+        if row_step > 1:
+            if shape[0] % row_step:
+                msg = f"a block of {shape[0]} rows cannot be sampled every {row_step} rows"
+                raise ValueError(msg)
+            # Rolled up by the kernel's reach, so that the first whole
+            # window's result is row 0 and the sampled rows are 0, s, 2s...
+            placed = np.zeros(shape, dtype=self.dtype)
+            placed[: turned.shape[0], : turned.shape[1]] = turned
+            turned = np.roll(placed, 1 - taps.shape[0], axis=0)
         spectrum = fft.rfft2(turned, s=shape)
         spectrum *= spectrum.real.dtype.type(1.0 / (shape[0] * shape[1]))
         self.spectrum = spectrum
@@ -71,10 +83,49 @@ class Correlator:
         """Rows ``first:first + rows`` of ``piece``'s circular correlation with the kernel.
 
         ``piece`` (at most ``shape``) is zero-filled to the block's size.
-        The rows returned are valid until this thread's next call.
+        The rows returned are valid until this thread's next call. Only for
+        a correlator made with ``row_step`` 1.
         """
+        if self.row_step != 1:
+            msg = "this correlator gives sampled rows: use sampled()"
+            raise ValueError(msg)
         if self._binding is None:
             return self._by_scipy_fft(piece)[first : first + rows]
+        bind = self._binding
+        spectrum, result = self._forward(bind, piece)
+        bind.c2c(spectrum, (0,), False, 0, spectrum, 1)
+        # Only the rows asked for are transformed back along the rows.
+        out = result[:rows]
+        bind.c2r(spectrum[first : first + rows], (1,), self.shape[1], False, 0, out, 1)
+        return out
+
+    def sampled(self, piece: FloatArray, count: int) -> FloatArray:
+        """``count`` rows, ``row_step`` apart, of the correlation from the first whole window.
+
+        Row ``i`` is row ``(taps rows - 1) + i * row_step`` of the circular
+        correlation. Only these rows are transformed back: the spectrum's
+        rows are folded (summed ``row_step`` at a time, which is what
+        sampling every ``row_step``-th row does to a spectrum) and the
+        columns transformed back at ``1 / row_step`` of the length.
+        """
+        step = self.row_step
+        if self._binding is None:
+            return self._by_scipy_fft(piece)[: step * count : step]
+        bind = self._binding
+        spectrum, result = self._forward(bind, piece)
+        length = self.shape[0] // step
+        folded = spectrum[:length]
+        for part in range(1, step):
+            np.add(folded, spectrum[part * length : (part + 1) * length], out=folded)
+        bind.c2c(folded, (0,), False, 0, folded, 1)
+        out = result[:count]
+        bind.c2r(folded[:count], (1,), self.shape[1], False, 0, out, 1)
+        return out
+
+    def _forward(
+        self, bind: _Binding, piece: FloatArray
+    ) -> tuple[NDArray[np.complexfloating], FloatArray]:
+        """The thread's spectrum (``piece``'s times the kernel's) and result buffers."""
         block, spectrum, result = self._buffers()
         if piece.shape != self.shape:
             height, width = piece.shape
@@ -82,14 +133,9 @@ class Correlator:
             block[height:] = 0
             block[:height, width:] = 0
             piece = block
-        bind = self._binding
         bind.r2c(piece, (0, 1), True, 0, spectrum, 1)
         np.multiply(spectrum, self.spectrum, out=spectrum)
-        bind.c2c(spectrum, (0,), False, 0, spectrum, 1)
-        # Only the rows asked for are transformed back along the rows.
-        out = result[:rows]
-        bind.c2r(spectrum[first : first + rows], (1,), self.shape[1], False, 0, out, 1)
-        return out
+        return spectrum, result
 
     def _by_scipy_fft(self, piece: FloatArray) -> FloatArray:
         from scipy import fft
