@@ -314,7 +314,7 @@ def apply(
             (h, w), (ho, wo) = done.in_shape, done.out_shape
             click.echo(
                 f"imgconv: {kernel if isinstance(kernel, str) else kernel.name} on {done.source} "
-                f"{h}x{w} -> {ho}x{wo}, {done.target} {done.format}; {done.blocks} blocks on "
+                f"{w}x{h} -> {wo}x{ho}, {done.target} {done.format}; {done.blocks} blocks on "
                 f"Dask ({scheduler})",
                 err=True,
             )
@@ -344,6 +344,8 @@ def apply(
     if print_as is not None:
         _print_maps(applied.maps, print_as, output, print_to)
     if verbose:
+        # Images by width x height, as image tools give them; kernels, as
+        # matrices, by rows x columns.
         geometry = applied.geometry
         (h, w), (ho, wo) = geometry.in_shape, geometry.out_shape
         shapes = ", ".join(f"{k.shape[0]}x{k.shape[1]}" for k in applied.kernels.kernels)
@@ -352,7 +354,7 @@ def apply(
         frames = f" ({applied.frames} frames)" if applied.frames > 1 else ""
         click.echo(
             f"imgconv: {applied.kernels.name} ({shapes}{', flipped' if flip else ''}) on "
-            f"{input} {h}x{w} {''.join(applied.in_bands)}{frames} -> {ho}x{wo} "
+            f"{input} {w}x{h} {''.join(applied.in_bands)}{frames} -> {wo}x{ho} "
             f"{''.join(applied.out_bands)} {depth}, {written}; padding "
             f"{padding} {geometry.pads}, border {border}, stride {stride[0]},{stride[1]}, "
             f"dilation {dilation[0]},{dilation[1]}, method {', '.join(applied.methods)}"

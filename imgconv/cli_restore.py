@@ -289,8 +289,8 @@ def _report(done: Restored, shared: dict[str, Any]) -> None:
         frames = f" ({done.frames} frames)" if done.frames > 1 else ""
         click.echo(
             f"imgconv: {what}{f' ({settings})' if settings else ''} with PSF {done.psf.name} "
-            f"({kh}x{kw}, centre {ay},{ax}) on {done.source} {done.in_shape[0]}x"
-            f"{done.in_shape[1]} {''.join(done.in_bands)}{frames} "
+            f"({kh}x{kw}, centre {ay},{ax}) on {done.source} {done.in_shape[1]}x"
+            f"{done.in_shape[0]} {''.join(done.in_bands)}{frames} "
             f"-> {''.join(done.out_bands)} {depth}, {written}",
             err=True,
         )

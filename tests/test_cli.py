@@ -258,7 +258,7 @@ def test_verbose_says_what_was_computed(runner: CliRunner, tmp_path: Path) -> No
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == (
-        f"imgconv: sobel (3x3, 3x3) on {source} 23x31 L -> 12x16 L 8-bit, "
+        f"imgconv: sobel (3x3, 3x3) on {source} 31x23 L -> 16x12 L 8-bit, "
         f"{tmp_path / 'o.png'} PNG; padding same (1, 1, 1, 1), border edge, stride 2,2, "
         "dilation 1,1, method separable, separable\n"
     )
@@ -387,13 +387,13 @@ USAGE_ERRORS = [
     ),
     (
         ["box:9", "--padding", "valid"],
-        "the 9x9 kernel (reach 9x9 with dilation 1,1) is larger than the padded input 5x6 "
-        "(5x6 image, padding valid)",
+        "the 9x9 kernel (reach 9x9 with dilation 1,1) is larger than the padded input, 5 rows by 6 "
+        "columns (5 by 6 before padding valid)",
     ),
     (
         ["box", "--padding", "valid", "--dilation", "3"],
-        "the 3x3 kernel (reach 7x7 with dilation 3,3) is larger than the padded input 5x6 "
-        "(5x6 image, padding valid)",
+        "the 3x3 kernel (reach 7x7 with dilation 3,3) is larger than the padded input, 5 rows by 6 "
+        "columns (5 by 6 before padding valid)",
     ),
     (
         ["box", "--map", "raw", "--depth", "8"],

@@ -314,13 +314,13 @@ def test_correlate_shape_is_the_size_formula(
         ({"dilation": (2, 0)}, "dilation (2, 0) is below 1; expected whole numbers >= 1"),
         (
             {"padding": "valid"},
-            "the 5x5 kernel (reach 5x5 with dilation 1,1) is larger than the padded input "
-            "4x6 (4x6 image, padding valid)",
+            "the 5x5 kernel (reach 5x5 with dilation 1,1) is larger than the padded input, "
+            "4 rows by 6 columns (4 by 6 before padding valid)",
         ),
         (
             {"padding": 1, "dilation": 2},
-            "the 5x5 kernel (reach 9x9 with dilation 2,2) is larger than the padded input "
-            "6x8 (4x6 image, padding 1,1,1,1)",
+            "the 5x5 kernel (reach 9x9 with dilation 2,2) is larger than the padded input, "
+            "6 rows by 8 columns (4 by 6 before padding 1,1,1,1)",
         ),
     ],
 )

@@ -88,7 +88,9 @@ def test_bad_psfs_are_refused(psf: list[list[float]], message: str) -> None:
 
 
 def test_a_psf_larger_than_the_image_is_refused() -> None:
-    with pytest.raises(GeometryError, match="PSF 'PSF' is 7 x 7, larger than the 5 x 9 image"):
+    with pytest.raises(
+        GeometryError, match=r"PSF 'PSF' is 7 x 7, larger than the image \(5 rows by 9 columns\)"
+    ):
         core.wiener(np.zeros((5, 9)), np.ones((7, 7)))
 
 
@@ -369,8 +371,8 @@ def test_sixteen_bit_output_and_verbose(crop: Path, tmp_path: Path) -> None:
         ),
         (
             ["box:7"],
-            "PSF 'box:7' is 7 x 7, larger than the 6 x 5 image '{image}'; expected a PSF that "
-            "fits inside the image",
+            "PSF 'box:7' is 7 x 7, larger than the image '{image}' (6 rows by 5 columns); "
+            "expected a PSF that fits inside the image",
             2,
         ),
         (

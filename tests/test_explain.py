@@ -502,8 +502,8 @@ def test_errors(runner: CliRunner, tmp_path: Path) -> None:
         (
             ["box:7", image, "--padding", "valid"],
             2,
-            "the 7x7 kernel (reach 7x7 with dilation 1,1) is larger than the padded input 5x5 "
-            "(5x5 image, padding valid)",
+            "the 7x7 kernel (reach 7x7 with dilation 1,1) is larger than the padded input, "
+            "5 rows by 5 columns (5 by 5 before padding valid)",
         ),
         (
             ["-", "-"],

@@ -607,14 +607,14 @@ def test_full_disk_simulated(
             ["box:15", "--padding", "valid"],
             2,
             "the 15x15 kernel (reach 15x15 with dilation 1,1) is larger than the padded "
-            "input 4x5 (4x5 image, padding valid)",
+            "input, 4 rows by 5 columns (4 by 5 before padding valid)",
         ),
         (
             (1, 1),
             ["box:3", "--padding", "valid"],
             2,
-            "the 3x3 kernel (reach 3x3 with dilation 1,1) is larger than the padded input "
-            "1x1 (1x1 image, padding valid)",
+            "the 3x3 kernel (reach 3x3 with dilation 1,1) is larger than the padded input, "
+            "1 row by 1 column (1 by 1 before padding valid)",
         ),
     ],
 )

@@ -178,22 +178,22 @@ def test_geometry_reach_and_taps() -> None:
             (3, 3),
             (5, 5),
             {"padding": "valid"},
-            "the 5x5 kernel (reach 5x5 with dilation 1,1) is larger than the padded input "
-            "3x3 (3x3 image, padding valid)",
+            "the 5x5 kernel (reach 5x5 with dilation 1,1) is larger than the padded input, "
+            "3 rows by 3 columns (3 by 3 before padding valid)",
         ),
         (
             (10, 10),
             (3, 3),
             {"padding": "valid", "dilation": 5},
-            "the 3x3 kernel (reach 11x11 with dilation 5,5) is larger than the padded input "
-            "10x10 (10x10 image, padding valid)",
+            "the 3x3 kernel (reach 11x11 with dilation 5,5) is larger than the padded input, "
+            "10 rows by 10 columns (10 by 10 before padding valid)",
         ),
         (
             (4, 6),
             (7, 3),
             {"padding": (1, 1, 0, 0)},
-            "the 7x3 kernel (reach 7x3 with dilation 1,1) is larger than the padded input "
-            "6x6 (4x6 image, padding 1,1,0,0)",
+            "the 7x3 kernel (reach 7x3 with dilation 1,1) is larger than the padded input, "
+            "6 rows by 6 columns (4 by 6 before padding 1,1,0,0)",
         ),
     ],
 )
@@ -231,7 +231,11 @@ def test_bad_stride_dilation_anchor(kwargs: dict[str, object], message: str) -> 
 @pytest.mark.parametrize(
     ("in_shape", "kernel", "message"),
     [
-        ((0, 10), (3, 3), "the input is 0x10; expected at least one row and one column"),
+        (
+            (0, 10),
+            (3, 3),
+            "the input has 0 rows by 10 columns; expected at least one row and one column",
+        ),
         ((10, 10), (3, 0), "the kernel is 3x0; expected at least one row and one column"),
     ],
 )

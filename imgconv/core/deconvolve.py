@@ -160,8 +160,8 @@ def check_fits(
     if kh > h or kw > w:
         image = f"image {where}" if where else "image"
         msg = (
-            f"PSF {name!r} is {kh} x {kw}, larger than the {h} x {w} {image}; expected a PSF "
-            "that fits inside the image"
+            f"PSF {name!r} is {kh} x {kw}, larger than the {image} ({h} rows by {w} columns); "
+            "expected a PSF that fits inside the image"
         )
         raise GeometryError(msg)
 
