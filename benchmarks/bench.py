@@ -140,7 +140,8 @@ def gaussian(size: int, sigma: float) -> F32:
     ax = np.arange(size) - size // 2
     g = np.exp(-(ax**2) / (2 * sigma**2))
     k = np.outer(g, g)
-    return (k / k.sum()).astype(np.float32)
+    normalised: F32 = (k / k.sum()).astype(np.float32)
+    return normalised
 
 
 def box(size: int) -> F32:
@@ -439,7 +440,7 @@ def bank_anchors(
         from imgconv.core.kernels import Bank
         from imgconv.core.layer import conv_layer
 
-        bank = Bank(weights, np.zeros(k))
+        bank = Bank(weights.astype(np.float64), np.zeros(k))
         return Anchor(
             IMGCONV,
             lambda: conv_layer(imgf, bank, stride=s, padding=pad, border="zero").maps,
@@ -1235,7 +1236,7 @@ def evaluate(results: Results, size: int) -> list[Target]:
             mine = by_name(rows, IMGCONV)
             cv = by_name(rows, OPENCV)
             unit = results.one_pass
-            if mine is None or unit is None:
+            if mine is None or mine.seconds is None or unit is None:
                 return ""
             parts = [
                 f"imgconv (method {method}) takes as long as {mine.seconds / unit:.1f} numpy "

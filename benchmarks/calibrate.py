@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from imgconv.core import convolve, spatial
+from imgconv.core import convolve, spatial, spectral
 from imgconv.core.geometry import plan
 
 
@@ -67,20 +67,19 @@ def main() -> None:
     fft_times, forward_shares = {}, {}
     for size in (15, 31, 63):
         matrix = rng.normal(size=(size, size))
-        by, bx = convolve.spectral.block_shape((size, size), image.shape[:2])
+        by, bx = spectral.block_shape((size, size), image.shape[:2])
         overlap = by * bx / ((by - size + 1) * (bx - size + 1))
         fft_times[size] = timed(matrix, "fft") * ns / overlap
         # A row stride of 4 transforms back a quarter of the rows: the
         # forward transforms' share f of the time from t4 / t1 = f + (1 - f) / 4.
-        by, bx = convolve.spectral.block_shape((size, size), image.shape[:2], row_step=4)
-        rows = convolve.spectral.block_rows((size, size), image.shape[:2], 4)
+        by, bx = spectral.block_shape((size, size), image.shape[:2], row_step=4)
+        rows = spectral.block_rows((size, size), image.shape[:2], 4)
         overlap4 = by * bx / (rows * (bx - size + 1))
-        strided = best(
-            lambda m=matrix: convolve.correlate(
-                image, m, method="fft", border="reflect101", stride=(4, 1)
-            ),
-            args.repeat,
-        )
+
+        def strided_run(m: np.ndarray = matrix) -> object:
+            return convolve.correlate(image, m, method="fft", border="reflect101", stride=(4, 1))
+
+        strided = best(strided_run, args.repeat)
         ratio = strided * ns / overlap4 / fft_times[size]
         forward_shares[size] = round((4 * ratio - 1) / 3, 2)
     fft_position = float(np.median(list(fft_times.values())))
@@ -114,7 +113,7 @@ def main() -> None:
             elif method == "direct" and matrix.size > 300:
                 times[method] = float("nan")  # minutes; the model never picks it
             else:
-                times[method] = timed(matrix, method)  # type: ignore[arg-type]
+                times[method] = timed(matrix, method)
         fastest = min((t, m) for m, t in times.items() if t == t)[1]
         mark = "" if chosen == fastest else f"   (fastest: {fastest})"
         row_text = "  ".join(f"{times[m]:8.3f}" for m in ("direct", "separable", "fft"))

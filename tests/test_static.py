@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        ["ruff", "check", "imgconv", "tests"],
-        ["ruff", "format", "--check", "imgconv", "tests"],
+        ["ruff", "check", "imgconv", "tests", "benchmarks"],
+        ["ruff", "format", "--check", "imgconv", "tests", "benchmarks"],
         ["mypy"],
     ],
     ids=["ruff-check", "ruff-format", "mypy-strict"],
