@@ -132,7 +132,8 @@ class DecodingRows:
         """
         self._wait(self.shape[0])
         image = self._image
-        with deep.pillow_errors(self._label):  # as read_picture reads metadata
+        with deep.pillow_errors(self._label), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as read_picture reads metadata
             orientation = image.getexif().get(deep.ORIENTATION_TAG, 1)
             info = carried_info(image)
         if orientation != 1:
@@ -181,8 +182,12 @@ def start(
             target = None  # too small to be worth a thread, told before Pillow opens it
         else:
             file.seek(0)
-            image = _opened(file)  # the header only; the thread reads the rest
-            target = None if image is None else _target(image, label, max_pixels, wanted)
+            with warnings.catch_warnings():
+                # Quiet, as read_picture is: Pillow warns of a corrupt EXIF
+                # block as it opens a JPEG, and the warning would clutter stderr.
+                warnings.simplefilter("ignore")
+                image = _opened(file)  # the header only; the thread reads the rest
+                target = None if image is None else _target(image, label, max_pixels, wanted)
     except OSError:  # the ordinary reader tries again, and says why
         target = None
     except BaseException:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -495,6 +497,25 @@ def test_corrupt_image(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: '{broken}' is truncated or corrupt: ")
     assert result.stderr.count("\n") == 1
+    assert not target.exists()
+
+
+def test_a_jpeg_with_corrupt_exif_gives_one_line_and_no_python_warning(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """Found by the fuzzer: Pillow warned of the EXIF block as the JPEG was opened."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(base64.b64decode("/9j/AP/hACJFeGlmAABNTSoAAH1XfV9dH6/hpa5Tr0Yr2tvea7aXeg=="))
+    target = tmp_path / "o.npy"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run(runner, "apply", "sobel", str(broken), str(target))
+    assert [str(w.message) for w in caught] == []
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: '{broken}' is truncated or corrupt: it starts like a JPEG file, "
+        "but Pillow cannot open it\n"
+    )
     assert not target.exists()
 
 
