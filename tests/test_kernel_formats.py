@@ -11,11 +11,14 @@ import io
 import json
 import pickle
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from imgconv.cli import cli
@@ -27,6 +30,7 @@ from imgconv.core.kernel_text import (
     parse_imagemagick,
     parse_json,
     parse_kernel_text,
+    parse_number,
     parse_vips_mat,
 )
 from imgconv.core.kernels import Bank, Kernel, KernelSet
@@ -943,3 +947,24 @@ def test_every_parser_accepts_only_its_form() -> None:
     for parser in parsers:
         with pytest.raises(KernelError):
             parser("this is not a kernel", "k")
+
+
+@settings(max_examples=300)
+@given(
+    mantissa=st.from_regex(r"[+-]?(\d{1,25}(\.\d{0,25})?|\.\d{1,25})", fullmatch=True),
+    exponent=st.one_of(st.just(""), st.integers(-340, 330).map(lambda e: f"e{e:+d}")),
+)
+@example(mantissa="-0", exponent="")  # 0, not -0: the exact value has no sign
+@example(mantissa="-1", exponent="e-400")  # -0, as the exact value rounds
+@example(mantissa="1.8", exponent="e308")  # beyond a float
+def test_a_decimal_reads_as_its_exact_value_rounded(mantissa: str, exponent: str) -> None:
+    """The quick float() path gives what the exact Fraction gives, to the last bit."""
+    token = mantissa + exponent
+    exact = Fraction(token)
+    try:
+        expected = float(exact)
+    except OverflowError:
+        with pytest.raises(KernelError, match="beyond the range of a 64-bit float"):
+            parse_number(token, "line 1", "k")
+        return
+    assert parse_number(token, "line 1", "k").hex() == expected.hex()
