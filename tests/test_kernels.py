@@ -6,6 +6,8 @@ divides, a bias is added after scaling).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -114,6 +116,35 @@ def test_normalizing_an_all_zero_kernel_is_an_error() -> None:
     with pytest.raises(KernelError) as info:
         Kernel([[0, 0], [0, 0]], name="blank").normalized()
     assert str(info.value) == "kernel 'blank' is all zeros; it cannot be normalized"
+
+
+@pytest.mark.parametrize(
+    ("weights", "divisor"),
+    [
+        ([[1e308, 1e308, -1e308]], 1e308),  # the pairs overflow, the sum does not
+        ([[1e308, 0, -1e308]], 1e308),  # zero sum (|weights| overflow): the positive part
+    ],
+)
+def test_normalizing_weights_near_the_largest_float(
+    weights: list[list[float]], divisor: float
+) -> None:
+    """Found by the fuzzer: NumPy's sum overflowed (a warning on stderr) though the sum fits."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Kernel(weights).normalized().scale == divisor
+
+
+@pytest.mark.parametrize("weights", [[[1e308, 1e308]], [[-1e308, -1e308, 5]]])
+def test_normalizing_weights_that_sum_beyond_a_float_is_an_error(
+    weights: list[list[float]],
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(KernelError) as info:
+            Kernel(weights, name="huge").normalized()
+    assert str(info.value) == (
+        "kernel 'huge' cannot be normalized: its weights sum beyond the range of a 64-bit float"
+    )
 
 
 def test_with_values_replaces_only_what_is_given() -> None:

@@ -181,16 +181,30 @@ class Kernel:
         Raises
         ------
         KernelError
-            If every weight is zero.
+            If every weight is zero, or the sum is beyond a float's range.
         """
-        total = float(self.weights.sum())
-        magnitude = float(np.abs(self.weights).sum())
+        weights, peak = self.weights, 1.0
+        with np.errstate(over="ignore"):
+            total, magnitude = float(weights.sum()), float(np.abs(weights).sum())
+        if not (np.isfinite(total) and np.isfinite(magnitude)):
+            # Weights near the largest float: sum them scaled to at most 1.
+            peak = float(np.abs(weights).max())
+            weights = weights / peak
+            total, magnitude = float(weights.sum()), float(np.abs(weights).sum())
         if magnitude == 0:
             msg = f"kernel {self.name!r} is all zeros; it cannot be normalized"
             raise KernelError(msg)
         if abs(total) > _ZERO_SUM_TOLERANCE * magnitude:
-            return self.with_values(scale=total)
-        return self.with_values(scale=float(self.weights[self.weights > 0].sum()))
+            divisor = total * peak
+        else:
+            divisor = float(weights[weights > 0].sum()) * peak
+        if not np.isfinite(divisor):
+            msg = (
+                f"kernel {self.name!r} cannot be normalized: its weights sum beyond the "
+                "range of a 64-bit float"
+            )
+            raise KernelError(msg)
+        return self.with_values(scale=divisor)
 
     def with_values(
         self,
