@@ -134,8 +134,28 @@ def encode_numbers(
     """
     array = np.asarray(maps)
     if fmt == "NPY":
-        out = io.BytesIO()
-        npy_format.write_array(out, np.ascontiguousarray(array), allow_pickle=False)
-        return out.getvalue()
+        return _npy_bytes(np.ascontiguousarray(array))
     separator = "," if fmt == "CSV" else " "
     return format_matrix_text(array, separator=separator, names=names).encode("utf-8")
+
+
+def _npy_bytes(array: NDArray[np.generic]) -> bytes:
+    """``array`` as an ``.npy`` file: NumPy's header, then the values in one copy.
+
+    ``np.save`` to a BytesIO copies the values twice (into the BytesIO, in
+    chunks, then out of it with ``getvalue``): a 1.7 GB array of maps took
+    two more 1.7 GB buffers. The result is a bytearray, which is bytes to
+    every reader here.
+    """
+    header = io.BytesIO()
+    fields = npy_format.header_data_from_array_1_0(array)
+    try:
+        npy_format.write_array_header_1_0(header, fields)
+    except ValueError:  # a header over 64 KB (a very long shape): version 2.0
+        header = io.BytesIO()
+        npy_format.write_array_header_2_0(header, fields)
+    head = header.getvalue()
+    data = bytearray(len(head) + array.nbytes)
+    data[: len(head)] = head
+    np.frombuffer(data, np.uint8, offset=len(head))[:] = array.reshape(-1).view(np.uint8)
+    return data  # type: ignore[return-value]

@@ -27,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 from numpy.typing import NDArray
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
-from imgconv import deep, image_io
+from imgconv import deep, image_io, matrix_io
 from imgconv import png as png_module
 from imgconv.errors import ImageReadError, ImageWriteError, UsageError
 from imgconv.image_io import (
@@ -1479,3 +1479,22 @@ def test_cmyk_to_rgb_rounds_exactly_at_16_bits() -> None:
     got = image_io._cmyk_to_rgb(inks)
     assert got.dtype == np.uint16
     np.testing.assert_array_equal(got, exact)
+
+
+# --- .npy output -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(12.0).reshape(3, 4),
+        np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+        np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2],  # not contiguous
+        np.array([[-0.0, np.float64(1e-310)]]),
+    ],
+)
+def test_npy_output_is_what_numpy_saves(array: NDArray[Any]) -> None:
+    """The header and values written in one buffer: the bytes of np.save, to the byte."""
+    saved = io.BytesIO()
+    np.save(saved, array, allow_pickle=False)
+    assert bytes(matrix_io.encode_numbers(array, "NPY")) == saved.getvalue()
