@@ -299,6 +299,15 @@ _BAND_BYTES = 4 * 2**20
 _COPY_ELEMENTS = 2**16
 #: Below this many multiply-adds a layer runs on the calling thread alone.
 _PARALLEL_MACS = 20_000_000
+#: Multiply-adds per output pixel (kernels x F*F*C) above which im2col's
+#: large products beat the row copies' one product per output row. Banks,
+#: 2 cores (EPYC with AVX-512), row copies against im2col: on 2048 x 4096
+#: RGB, K=6 F=11 S=4 0.12 / 0.36 s, K=16 F=7 S=2 0.24 / 0.60 s, K=8 F=15
+#: S=4 0.21 / 0.69 s; deep volumes, 512 x 512 x 32 K=16 F=5 0.13 / 0.32 s,
+#: 512 x 512 x 64 K=64 F=3 (36864) 0.25 / 0.27 s, 256 x 256 x 128 K=128
+#: F=3 (147456) 0.48 / 0.19 s. (This was 976, from tiles of 256 pixels or
+#: more; the row copies then never served K=6 F=11 S=4.)
+_ROWS_MAX_MACS = 32_768
 #: Bytes of a band's row copies (see :class:`_RowWindows`): within a core's
 #: share of the L3 cache, so that the products read them from cache.
 _ROWS_BYTES = 8 * 2**20
@@ -554,9 +563,9 @@ class _RowWindows:
     K=8 F=5 S=1 0.25 s (was 0.62), S=2 0.11 s (0.14), K=6 F=11 S=4 0.12 s
     (0.13); K=32 F=3 S=1 0.50 s either way.
 
-    Used for layers with few multiply-adds per pixel (where the copies cost
-    more than the products) and no row dilation, in bands whose copies fit
-    :data:`_ROWS_BYTES`.
+    Used for layers without row dilation and up to :data:`_ROWS_MAX_MACS`
+    multiply-adds per pixel (beyond, im2col's large products win), in bands
+    whose copies fit :data:`_ROWS_BYTES`.
     """
 
     layout: _Layout
@@ -573,7 +582,7 @@ class _RowWindows:
         (_, wo), (sy, sx), (dy, dx) = geometry.out_shape, geometry.stride, geometry.dilation
         fh, fw = geometry.kernel_shape
         depth = fh * channels * fw
-        if dy != 1 or _TILE_MACS // (kernels * depth) < _TILE_MIN_PIXELS:
+        if dy != 1 or kernels * depth > _ROWS_MAX_MACS:
             return None
         row_bytes = channels * fw * wo * itemsize
         rows = min((_ROWS_BYTES // row_bytes - fh) // sy + 1, layout.rows)
