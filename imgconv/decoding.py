@@ -27,7 +27,6 @@ import stat
 import struct
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -36,7 +35,14 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from . import deep
-from .image_io import Picture, carried_info, decode_target, packed, pillow_unlimited
+from .image_io import (
+    Picture,
+    carried_info,
+    decode_target,
+    packed,
+    pillow_quiet,
+    pillow_unlimited,
+)
 
 #: Formats whose Pillow decoders write rows in order, one call each.
 _IN_ORDER = frozenset({"PNG", "JPEG"})
@@ -78,8 +84,7 @@ class DecodingRows:
 
     def _decode(self) -> None:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # as read_picture: damage worked around
+            with pillow_quiet():  # as read_picture: damage worked around
                 self._image.load()
         except BaseException as exc:  # re-raised in the reading thread
             self._error = exc
@@ -132,8 +137,7 @@ class DecodingRows:
         """
         self._wait(self.shape[0])
         image = self._image
-        with deep.pillow_errors(self._label), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # as read_picture reads metadata
+        with deep.pillow_errors(self._label), pillow_quiet():  # as read_picture
             orientation = image.getexif().get(deep.ORIENTATION_TAG, 1)
             info = carried_info(image)
         if orientation != 1:
@@ -182,10 +186,7 @@ def start(
             target = None  # too small to be worth a thread, told before Pillow opens it
         else:
             file.seek(0)
-            with warnings.catch_warnings():
-                # Quiet, as read_picture is: Pillow warns of a corrupt EXIF
-                # block as it opens a JPEG, and the warning would clutter stderr.
-                warnings.simplefilter("ignore")
+            with pillow_quiet():  # a corrupt EXIF block warns as a JPEG opens
                 image = _opened(file)  # the header only; the thread reads the rest
                 target = None if image is None else _target(image, label, max_pixels, wanted)
     except OSError:  # the ordinary reader tries again, and says why

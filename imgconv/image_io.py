@@ -216,11 +216,7 @@ def read_picture(
         kind = MATRIX_SUFFIXES.get(os.path.splitext(name)[1].lower())
         if kind is not None:
             return _matrix(data, label, kind, frame)
-    with warnings.catch_warnings(), _libtiff_muted(deep.is_tiff(data)):
-        # Pillow warns of damage it works around (corrupt EXIF, a short
-        # palette); the pixels it gives are what there is, and a Python
-        # warning on stderr would only clutter a pipeline.
-        warnings.simplefilter("ignore")
+    with pillow_quiet(), _libtiff_muted(deep.is_tiff(data)):
         return _decode(data, label, frame, max_pixels)
 
 
@@ -286,6 +282,19 @@ def _libtiff_muted(active: bool) -> Iterator[None]:
                 os.dup2(saved, 2)
     finally:
         os.close(saved)
+
+
+@contextmanager
+def pillow_quiet() -> Iterator[None]:
+    """Silence Pillow's Python warnings while it opens, decodes or reads metadata.
+
+    Pillow warns of damage it works around (corrupt EXIF, a short palette);
+    the pixels it gives are what there is, and a warning on stderr would
+    only clutter a pipeline.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 @contextmanager

@@ -39,7 +39,6 @@ import operator
 import os
 import struct
 import tempfile
-import warnings
 import zlib
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -55,7 +54,14 @@ from numpy.typing import DTypeLike, NDArray
 
 from . import deep
 from .errors import ImageReadError, ImageWriteError
-from .image_io import _fsync, _sync_directory, _write_error, pillow_unlimited, replaced_file
+from .image_io import (
+    _fsync,
+    _sync_directory,
+    _write_error,
+    pillow_quiet,
+    pillow_unlimited,
+    replaced_file,
+)
 from .matrix_io import NPY_MAGIC, matrix_bands
 
 __all__ = ["RowSink", "RowSource", "create_rows", "open_rows"]
@@ -251,14 +257,12 @@ def peek(path: str) -> tuple[tuple[int, ...], int] | None:
 
         # Reads the header, not the pixels; our --max-pixels check comes later,
         # and the whole-file reader reports what Pillow would warn about.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with pillow_unlimited(), Image.open(path) as image:
-                tags = getattr(image, "tag_v2", {})
-                samples = int(tags.get(277, len(image.getbands())))
-                bits = tags.get(258, (8,))
-                depth = max(bits) if isinstance(bits, tuple) else int(bits)
-                return (image.height, image.width, samples), max(1, depth // 8)
+        with pillow_quiet(), pillow_unlimited(), Image.open(path) as image:
+            tags = getattr(image, "tag_v2", {})
+            samples = int(tags.get(277, len(image.getbands())))
+            bits = tags.get(258, (8,))
+            depth = max(bits) if isinstance(bits, tuple) else int(bits)
+            return (image.height, image.width, samples), max(1, depth // 8)
     except Exception:  # a damaged header: the whole-file reader says what is wrong
         return None
 
