@@ -327,6 +327,39 @@ def test_is_builtin(spec: str, expected: bool) -> None:
         ("unsharp:1,nan", "unsharp: AMOUNT 'nan' is not a number"),
         ("box:2000", "box would be 2000x2000; the largest generated kernel is 1025x1025"),
         ("gaussian:200", "gaussian would be 1201x1201; the largest generated kernel is 1025x1025"),
+        # Sides of many digits.
+        *(
+            (
+                spec,
+                f"{spec.split(':')[0]} would be over 1000000x1000000; the largest generated "
+                "kernel is 1025x1025",
+            )
+            for spec in (
+                "gaussian:999999",
+                "unsharp:999999",
+                "log:999999",
+                "dog:1,999999",
+                "disk:1e308",
+                "diamond:1e300",
+                "motion:1e308",
+                "box:99999999999999999999999",
+            )
+        ),
+        ("diamond:600", "diamond would be 1201x1201; the largest generated kernel is 1025x1025"),
+        *(
+            (
+                spec,
+                f"{spec.split(':')[0]}: {what} {text!r} is above 1e+06; a Gaussian that wide is "
+                "a box over any kernel size",
+            )
+            for spec, what, text in (
+                ("gaussian:1e200,5", "SIGMA", "1e200"),
+                ("gaussian:1e308", "SIGMA", "1e308"),
+                ("log:1e200,5", "SIGMA", "1e200"),
+                ("unsharp:1.5e6", "SIGMA", "1.5e6"),
+                ("dog:1,1e200", "S2", "1e200"),
+            )
+        ),
         (
             "sobelx",
             "'sobelx' is not a built-in kernel; did you mean 'sobel-x', 'sobel', 'sobel-y'?",
@@ -502,3 +535,12 @@ def test_tiny_sigmas_and_empty_parameters(spec: str, message: str) -> None:
     with pytest.raises(KernelError) as caught:
         get_builtin(spec)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("spec", ["gaussian:1e6,5", "log:1e6,5", "disk:512.5", "box:1025"])
+def test_limits_are_inclusive(spec: str) -> None:
+    # The largest sigma, radius and side are still built, finite and not all zero.
+    weights = only_kernel(spec).weights
+    assert np.isfinite(weights).all()
+    assert weights.any()
+    assert max(weights.shape) <= 1025

@@ -35,8 +35,14 @@ Builder = Callable[[list[str]], KernelSet]
 
 #: Largest side a generated kernel may have (gaussian:200 would be 1201).
 MAX_GENERATED_SIDE = 1025
+#: Sides from this up are named as "over" it in messages, not in full.
+_HUGE_SIDE = 1_000_000
 #: Smallest Gaussian sigma: below it every weight but the centre underflows.
 MIN_SIGMA = 0.05
+#: Largest Gaussian sigma. Over a window of MAX_GENERATED_SIDE its weights
+#: differ by under 1.5e-7 (a box for any purpose); far above it, sigma**2 and
+#: sigma**4 (the LoG) overflow.
+MAX_SIGMA = 1e6
 
 #: Compass directions and the angles they stand for (clockwise from east).
 DIRECTIONS: dict[str, int] = {
@@ -111,12 +117,18 @@ def whole(name: str, what: str, text: str, *, odd: bool = False) -> int:
 
 
 def sigma(name: str, what: str, text: str) -> float:
-    """A Gaussian sigma: a number >= MIN_SIGMA."""
+    """A Gaussian sigma: a number from MIN_SIGMA to MAX_SIGMA."""
     value = number(name, what, text, positive=True)
     if value < MIN_SIGMA:
         msg = (
             f"{name}: {what} {text!r} is below {MIN_SIGMA}; a Gaussian that narrow is the "
             "identity kernel"
+        )
+        raise KernelError(msg)
+    if value > MAX_SIGMA:
+        msg = (
+            f"{name}: {what} {text!r} is above {MAX_SIGMA:g}; a Gaussian that wide is a box over "
+            "any kernel size"
         )
         raise KernelError(msg)
     return value
@@ -125,11 +137,26 @@ def sigma(name: str, what: str, text: str) -> float:
 def check_side(name: str, side: int) -> None:
     """Refuse generated kernels larger than MAX_GENERATED_SIDE."""
     if side > MAX_GENERATED_SIDE:
+        # A side of many digits (gaussian:1e30) says nothing more than "huge".
+        size = f"{side}x{side}" if side < _HUGE_SIDE else f"over {_HUGE_SIDE}x{_HUGE_SIDE}"
         msg = (
-            f"{name} would be {side}x{side}; the largest generated kernel is "
+            f"{name} would be {size}; the largest generated kernel is "
             f"{MAX_GENERATED_SIDE}x{MAX_GENERATED_SIDE}"
         )
         raise KernelError(msg)
+
+
+def reach_side(name: str, reach: float) -> int:
+    """The odd side ``2*ceil(reach)+1`` of a kernel reaching ``reach`` pixels from its centre.
+
+    Refused as :func:`check_side` does; a reach too large for an integer
+    (``3 * 1e308`` is infinite) is refused before it is rounded.
+    """
+    if not reach < _HUGE_SIDE:
+        check_side(name, _HUGE_SIDE)
+    side = 2 * math.ceil(reach) + 1
+    check_side(name, side)
+    return side
 
 
 # ---------------------------------------------------------------------------
@@ -230,7 +257,7 @@ def gaussian_weights(sigma: float, size: int | None = None) -> Weights:
     >>> gaussian_weights(1.0).shape
     (7, 7)
     """
-    side = size if size is not None else 2 * math.ceil(3 * sigma) + 1
+    side = size if size is not None else reach_side("gaussian", 3 * sigma)
     check_side("gaussian", side)
     x = np.arange(side) - (side - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
@@ -245,7 +272,7 @@ def log_weights(sigma: float, size: int | None = None) -> Weights:
     ``size`` defaults to ``2*ceil(4*sigma)+1`` (the LoG's tails reach further
     than the Gaussian's; SciPy's ``gaussian_laplace`` truncates at 4 sigma too).
     """
-    side = size if size is not None else 2 * math.ceil(4 * sigma) + 1
+    side = size if size is not None else reach_side("log", 4 * sigma)
     check_side("log", side)
     x = np.arange(side) - (side - 1) / 2
     r2 = x[:, None] ** 2 + x[None, :] ** 2
@@ -268,8 +295,7 @@ def motion_weights(length: float, angle: float = 0.0) -> Weights:
     half = (length - 1) / 2
     theta = math.radians(angle)
     ux, uy = math.cos(theta), math.sin(theta)  # rows grow downwards: +y is down
-    side = 2 * math.ceil(half + 1) + 1
-    check_side("motion", side)
+    side = reach_side("motion", half + 1)
     c = np.arange(side) - side // 2
     ys, xs = np.meshgrid(c, c, indexing="ij")
     along = np.clip(xs * ux + ys * uy, -half, half)
@@ -390,7 +416,7 @@ def _gaussian(args: list[str]) -> KernelSet:
     s = sigma("gaussian", "SIGMA", args[0])
     size = whole("gaussian", "SIZE", args[1], odd=True) if len(args) > 1 else None
     if size is None:
-        check_side("gaussian", 2 * math.ceil(3 * s) + 1)
+        reach_side("gaussian", 3 * s)
     return KernelSet.single(Kernel(gaussian_weights(s, size), name="gaussian"))
 
 
@@ -406,7 +432,8 @@ def _flat_shape(shape: str) -> Builder:
     def build(args: list[str]) -> KernelSet:
         arity(shape, "R", args, 1, 1)
         radius = number(shape, "R", args[0], positive=True)
-        check_side(shape, 2 * int(math.floor(radius + 1e-9)) + 1)
+        # floor, not ceil: a disk of radius R holds the cells within R.
+        reach_side(shape, math.floor(radius + 1e-9))
         inside = shape_mask(radius, shape)
         weights = inside.astype(np.float64)
         kernel = Kernel(weights, scale=float(inside.sum()), name=shape, present=inside)
@@ -435,7 +462,7 @@ def _unsharp(args: list[str]) -> KernelSet:
     arity("unsharp", "[SIGMA[,AMOUNT]]", args, 0, 2)
     s = sigma("unsharp", "SIGMA", args[0]) if args else 1.0
     amount = number("unsharp", "AMOUNT", args[1]) if len(args) > 1 else 1.0
-    check_side("unsharp", 2 * math.ceil(3 * s) + 1)
+    reach_side("unsharp", 3 * s)
     blur = gaussian_weights(s)
     identity = np.zeros_like(blur)
     identity[blur.shape[0] // 2, blur.shape[1] // 2] = 1
@@ -502,8 +529,7 @@ def _dog(args: list[str]) -> KernelSet:
     if s1 == s2:
         msg = f"dog: S1 and S2 are both {args[0]}; a difference of equal Gaussians is all zeros"
         raise KernelError(msg)
-    side = 2 * math.ceil(3 * max(s1, s2)) + 1
-    check_side("dog", side)
+    side = reach_side("dog", 3 * max(s1, s2))
     weights = gaussian_weights(s1, side) - gaussian_weights(s2, side)
     return KernelSet.single(Kernel(weights, name="dog"))
 
