@@ -182,7 +182,7 @@ def start(
             target = None
         elif deep.png_wide_bands(head) is not None:  # 16 bits: Pillow would give 8
             target = None
-        elif head[12:16] == b"IHDR" and not wanted((*_png_size(head), 3)):
+        elif len(head) >= 24 and head[12:16] == b"IHDR" and not wanted((*_png_size(head), 3)):
             target = None  # too small to be worth a thread, told before Pillow opens it
         else:
             file.seek(0)

@@ -238,6 +238,22 @@ def test_a_truncated_file_is_one_error_and_no_output(png_file: Path, tmp_path: P
     assert not out.exists()
 
 
+@pytest.mark.parametrize("size", [12, 16, 20, 23, 24, 30])
+def test_a_png_cut_inside_its_header_is_the_ordinary_error(
+    png_file: Path, tmp_path: Path, size: int
+) -> None:
+    # The fuzzer's 16-byte PNG: the size was unpacked from an IHDR cut short.
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png_file.read_bytes()[:size])
+    assert decoding.start(str(cut), frame=None, max_pixels=None, wanted=large) is None
+    with pytest.raises(ImageReadError) as overlapped:
+        api.apply_file("sharpen", str(cut), str(tmp_path / "out.png"), keep_maps=False)
+    with pytest.raises(ImageReadError) as ordinary:
+        read_picture(str(cut))
+    assert str(overlapped.value) == str(ordinary.value)
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_pillow_making_its_own_memory_is_read_the_ordinary_way(
     png_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
