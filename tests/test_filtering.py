@@ -757,3 +757,19 @@ def test_jobs_that_need_the_whole_image_are_not_banded(monkeypatch: pytest.Monke
         kernel = get_builtin("sobel") if "combine" in options else get_builtin("sharpen")
         result = filter_image(image, kernel, keep_maps=False, **options)  # type: ignore[arg-type]
         assert result.filtered.maps.size > 0  # computed whole: the maps are there
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_a_float_sample_beyond_the_output_units_is_infinite_without_a_warning(
+    alpha: bool,
+) -> None:
+    # 1e38 is a float32, 1e38 * 255 is not: it is taken as the infinite
+    # sample it becomes (warnings are errors in the tests). From the fuzzer.
+    shape = (8, 8, 2) if alpha else (8, 8)
+    huge = np.full(shape, 0.5, np.float32)
+    huge[3, 3] = 1e38
+    infinite = huge.copy()
+    infinite[3, 3] = np.inf
+    results = [filter_image(image, get_builtin("sobel-x"), depth="8") for image in (huge, infinite)]
+    np.testing.assert_array_equal(results[0].pixels, results[1].pixels)
+    assert results[0].pixels.dtype == np.uint8

@@ -470,10 +470,12 @@ def _filter_whole(
     opaque: bool | None = None,
 ) -> Result:
     planes = data.astype(work_dtype(data.dtype))
-    if job.factor != 1:
-        planes *= planes.dtype.type(job.factor)
-    # Overflow is checked once, below, rather than warned about by NumPy.
+    # Overflow is checked once, below, rather than warned about by NumPy. A
+    # float sample too large for the output's units (1e38 times 255) becomes
+    # infinite, as an infinite sample is.
     with np.errstate(over="ignore", invalid="ignore"):
+        if job.factor != 1:
+            planes *= planes.dtype.type(job.factor)
         if job.kernels.combine == "chain":
             filtered = _chain(planes, job.bands, job.kernels, job.settings, job.maximum)
         else:
@@ -664,7 +666,8 @@ def _opaque(read: RowReader, rows: int, job: _Job, step: int) -> bool | None:
         chunk = read(first, min(rows, first + step))[..., -1]
         alpha = chunk.astype(work_dtype(chunk.dtype))
         if job.factor != 1:
-            alpha *= alpha.dtype.type(job.factor)
+            with np.errstate(over="ignore"):  # as in _filter_whole
+                alpha *= alpha.dtype.type(job.factor)
         if not _fully_opaque(alpha / alpha.dtype.type(job.maximum)):
             return False
     return True
