@@ -1067,3 +1067,22 @@ def test_cache_sizes_are_read_from_sysfs_folders(tmp_path: Path) -> None:
     assert spatial.cache_bytes(str(tmp_path / "missing"), level=3) is None
     (tmp_path / "index3" / "size").write_text("a lot\n")
     assert spatial.cache_bytes(str(tmp_path), level=3) is None
+
+
+@pytest.mark.parametrize("method", ["direct", "separable", "fft"])
+def test_filtering_threads_keep_the_callers_error_state(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """np.errstate is per thread: a caller that silences overflow is not warned from the pool.
+
+    Warnings are errors in the tests, so a pool thread's RuntimeWarning fails
+    the call. From the fuzzer: ``--scale 1e-308`` on a large image.
+    """
+    monkeypatch.setattr(spatial, "workers", lambda: 2)
+    image = np.full((600, 1200), 3e38, np.float32)  # 2.9 MB: threaded strips
+    kernel = np.full((3, 3), 10.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = correlate(image, kernel, method=method)
+    assert not np.isfinite(out[5:-5, 5:-5]).any()
+    with pytest.raises(RuntimeWarning, match="overflow"):  # and without it, NumPy warns
+        correlate(image, kernel, method="direct")

@@ -47,7 +47,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -59,6 +58,7 @@ from ..errors import GeometryError, UsageError
 from .convolve import pad, work_dtype
 from .geometry import Geometry, GeometryOptions, band_rows, plan
 from .kernels import Bank, KernelSet
+from .spatial import on_threads
 from .vocab import Border, Padding, parse_anchor, parse_pair
 
 Activation = Literal["relu", "leaky-relu", "sigmoid", "tanh"]
@@ -541,9 +541,7 @@ def _feature_maps(
     if layout.workers == 1:
         work()
     else:
-        with ThreadPoolExecutor(layout.workers) as executor:
-            for future in [executor.submit(work) for _ in range(layout.workers)]:
-                future.result()
+        on_threads(layout.workers, lambda _: work(), range(layout.workers))
     return out
 
 

@@ -35,7 +35,7 @@ band or window it falls in: results do not depend on how the work is cut.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -48,6 +48,8 @@ from .geometry import Geometry
 
 FloatArray = NDArray[np.floating]
 Key = TypeVar("Key", bound=Hashable)
+Item = TypeVar("Item")
+Done = TypeVar("Done")
 
 #: Bytes of output per strip of the direct method when one thread does the
 #: work: with its scratch and the input rows it reads, a strip stays within
@@ -175,6 +177,22 @@ def pool(count: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=count, thread_name_prefix="imgconv")
 
 
+def on_threads(count: int, work: Callable[[Item], Done], items: Iterable[Item]) -> list[Done]:
+    """``[work(item) for item in items]`` on :func:`pool`, under the caller's NumPy error state.
+
+    ``np.errstate`` holds for the thread that set it only: without this, a
+    pool thread would warn of an overflow that the caller checks for itself
+    and has silenced. The first exception a call raised is raised here.
+    """
+    state = np.geterr()
+
+    def run(item: Item) -> Done:
+        with np.errstate(**state):
+            return work(item)
+
+    return list(pool(count).map(run, items))
+
+
 def in_strips(
     rows: int, row_bytes: int, work: Callable[[int, int], None], *, separable: bool = False
 ) -> None:
@@ -191,8 +209,7 @@ def in_strips(
         height = max(1, min(size // row_bytes, -(-rows // count)))
         bounds = [(top, min(rows, top + height)) for top in range(0, rows, height)]
         if len(bounds) > 1:
-            # list() re-raises the first exception a strip raised.
-            list(pool(count).map(lambda b: work(*b), bounds))
+            on_threads(count, lambda b: work(*b), bounds)
             return
     height = max(1, (SEPARABLE_STRIP_BYTES if separable else STRIP_BYTES) // row_bytes)
     for top in range(0, rows, height):

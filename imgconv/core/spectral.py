@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .geometry import Geometry
-from .spatial import pool, workers
+from .spatial import on_threads, workers
 from .transforms import Correlator
 
 FloatArray = NDArray[np.floating]
@@ -249,7 +249,7 @@ def fft_correlate(padded: Padded, matrix: NDArray[np.float64], geometry: Geometr
     else:
         # Blocks on threads (the transforms release the GIL): better than
         # splitting each transform, whose rows are too short to share well.
-        list(pool(count).map(one_block, corners))
+        on_threads(count, one_block, corners)
     return out
 
 
