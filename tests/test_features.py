@@ -727,6 +727,32 @@ def test_threads_only_for_big_layers_of_small_products(monkeypatch: pytest.Monke
 
 
 @pytest.mark.parametrize(
+    ("k", "f", "s", "layout_workers", "part"),
+    [
+        (6, 11, 4, 1, 114),  # im2col would leave it to BLAS's threads
+        (8, 5, 1, 2, 416),
+        (32, 3, 1, 2, 289),
+    ],
+)
+def test_row_copies_of_a_big_layer_run_on_a_thread_per_cpu(
+    monkeypatch: pytest.MonkeyPatch, k: int, f: int, s: int, layout_workers: int, part: int
+) -> None:
+    """Our threads share the row copies; each product stays under OpenBLAS's threading threshold."""
+    monkeypatch.setattr(layer_module, "_cpu_count", lambda: 2)
+    geometry = plan((4096, 4096), (f, f), padding=f // 2, stride=(s, s), dilation=(1, 1))
+    layout = layer_module._Layout.make(geometry, 3, k, 4, 2)
+    assert layout.workers == layout_workers
+    rows = layer_module._RowWindows.make(layout, geometry, 3, k, 4, 2)
+    assert rows is not None
+    assert (rows.layout.workers, rows.part) == (2, part)
+    assert k * f * f * 3 * rows.part <= 65536 * 4
+    assert rows.layout.rows <= -(-geometry.out_shape[0] // 8)  # 4 bands a worker at least
+    one = layer_module._RowWindows.make(layout, geometry, 3, k, 4, 1)
+    assert one is not None
+    assert one.layout.workers == 1
+
+
+@pytest.mark.parametrize(
     ("kernel", "stride", "dilation", "taken"),
     [
         ((5, 5), (1, 1), (1, 1), True),
