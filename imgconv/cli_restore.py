@@ -179,7 +179,7 @@ def deconvolve(
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),
     default=None,
     metavar="N",
     help="Seed the noise, so the same command gives the same image; a fresh seed by default.",

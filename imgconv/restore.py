@@ -553,7 +553,15 @@ def _noisy(
     maps = filtered.maps.copy()
     flags = np.array(filtered.filtered)
     shape = (*maps.shape[:2], int(flags.sum()))
-    maps[..., flags] += rng.normal(0.0, sigma, shape).astype(maps.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        maps[..., flags] += rng.normal(0.0, sigma, shape).astype(maps.dtype)
+    if not np.isfinite(maps).all() and np.isfinite(filtered.maps).all():
+        largest = float(np.finfo(maps.dtype).max)
+        msg = (
+            f"--noise {sigma:g} overflows: the noisy values pass {largest:.3g} (the range of "
+            f"{maps.dtype}); expected a smaller SIGMA"
+        )
+        raise UsageError(msg)
     noisy = replace(filtered, maps=maps)
     mode: MapMode = map_mode or ("raw" if result.depth == "float" else "clip")
     _, maximum = units(depth_of(dtype), DEPTHS[result.depth])

@@ -544,3 +544,14 @@ def test_limits_are_inclusive(spec: str) -> None:
     assert np.isfinite(weights).all()
     assert weights.any()
     assert max(weights.shape) <= 1025
+
+
+@pytest.mark.parametrize("size", [512, 513, 1025])
+def test_large_binomials_are_finite_and_normalised(size: int) -> None:
+    # binomial:1025 overflowed (Pascal's row squared) and was refused as "a weight inf".
+    kernel = only_kernel(f"binomial:{size}")
+    weights = kernel.weights / kernel.scale
+    assert np.isfinite(weights).all()
+    assert math.isclose(weights.sum(), 1.0, rel_tol=1e-12)
+    middle = math.ldexp(math.comb(size - 1, (size - 1) // 2), 1 - size)
+    assert math.isclose(weights[size // 2, size // 2], middle**2, rel_tol=1e-12)

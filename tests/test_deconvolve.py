@@ -65,6 +65,14 @@ def test_normalize_psf_divides_by_the_sum() -> None:
     assert core.normalize_psf([[1, 2, 1]]).tolist() == [[0.25, 0.5, 0.25]]
 
 
+def test_a_psf_of_weights_near_the_float_range_is_normalised() -> None:
+    # Their sum overflowed: "sums to inf", with NumPy's warning on stderr.
+    assert core.normalize_psf([[1e308, 1e308], [1e308, 1e308]]).tolist() == [[0.25] * 2] * 2
+    assert core.normalize_psf([[1e308, -1e308, 1e308, 1e308]]).tolist() == [[0.5, -0.5, 0.5, 0.5]]
+    with pytest.raises(KernelError, match="sums to 0;"):
+        core.normalize_psf([[1e308, -1e308]])
+
+
 @pytest.mark.parametrize(
     ("psf", "message"),
     [
@@ -466,6 +474,18 @@ def test_a_psf_image_is_normalised_and_centred(crop: Path, tmp_path: Path) -> No
         (
             ["blur", "box:3", "IN", "OUT", "--noise", "-1"],
             "Invalid value for '--noise': -1.0 is not a standard deviation; expected a number >= 0",
+            2,
+        ),
+        (
+            ["blur", "box:3", "IN", "OUT", "--noise", "1", "--seed", "-1"],
+            "Invalid value for '--seed': -1 is not in the range x>=0.",
+            2,
+        ),
+        (
+            # From hand-fuzzing: the noise overflowed float32 with a RuntimeWarning.
+            ["blur", "box:3", "IN", "OUT", "--noise", "1e300"],
+            "--noise 1e+300 overflows: the noisy values pass 3.4e+38 (the range of float32); "
+            "expected a smaller SIGMA",
             2,
         ),
         (

@@ -37,6 +37,7 @@ core; the result has the input's float type (float64 for integers).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -120,8 +121,14 @@ def normalize_psf(psf: ArrayLike, *, name: str = "PSF") -> NDArray[np.float64]:
     if not weights.any():
         msg = f"PSF {name!r} is all zeros; expected a blur whose weights sum to more than 0"
         raise KernelError(msg)
-    total = float(weights.sum())
-    if not total > 1e-12 * float(np.abs(weights).sum()):
+    with np.errstate(over="ignore"):
+        total, size = float(weights.sum()), float(np.abs(weights).sum())
+    if not math.isfinite(size):
+        # Weights near the float range sum past it: divide by the largest
+        # first (normalising makes the scale moot).
+        weights = weights / np.abs(weights).max()
+        total, size = float(weights.sum()), float(np.abs(weights).sum())
+    if not total > 1e-12 * size:
         msg = (
             f"PSF {name!r} sums to {total:.6g}; a blur spreads light, so its weights must sum "
             "to more than 0 (it is then normalised to sum 1)"

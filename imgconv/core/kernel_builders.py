@@ -314,9 +314,18 @@ def trim(weights: Weights) -> Weights:
     return weights
 
 
+#: Largest binomial size whose Pascal's-triangle weights sum (4^(N-1)) to a finite float.
+_BINOMIAL_WHOLE = 512
+
+
 def binomial_weights(size: int) -> Weights:
-    """Outer product of the binomial row of ``size`` (Pascal's triangle), unnormalised."""
-    row = np.array([math.comb(size - 1, k) for k in range(size)], dtype=np.float64)
+    """Outer product of the binomial row of ``size`` (Pascal's triangle), unnormalised.
+
+    Past :data:`_BINOMIAL_WHOLE` the row is divided by ``2^(size-1)`` (the
+    binomial probabilities), or the products and their sum would overflow.
+    """
+    shift = 0 if size <= _BINOMIAL_WHOLE else size - 1
+    row = np.array([math.ldexp(math.comb(size - 1, k), -shift) for k in range(size)])
     outer: Weights = np.outer(row, row)
     return outer
 
