@@ -791,3 +791,48 @@ def test_row_copies_shared_by_output_rows_give_the_im2col_result(
     np.testing.assert_allclose(rowwise, im2col, rtol=1e-12, atol=1e-12)
     expected = tap_layer(volume, weights, np.zeros(5), pads=pads, stride=stride, dilation=dilation)
     np.testing.assert_allclose(rowwise, expected, rtol=1e-12, atol=1e-12)
+
+
+OVERFLOW = (
+    "the maps overflow: values beyond 3.4e+38 (the range of float32) came from the weights, "
+    "--bias, --leak or the border value; expected smaller numbers"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["[[1e308,1e308],[1e308,1e308]]"],
+        ["--bias", "1e308", "sobel-x"],
+        ["--leak", "1e308", "--activation", "leaky-relu", "sobel-x"],
+        ["--border", "constant:1e38", "--padding", "1", "[[10,10],[10,10]]"],
+    ],
+)
+def test_maps_past_float32_are_one_usage_error(
+    runner: CliRunner, tmp_path: Path, args: list[str]
+) -> None:
+    # From hand-fuzzing: NumPy's warnings, then an internal error as the maps printed.
+    source = rgb_image(tmp_path)
+    out = tmp_path / "maps.tiff"
+    result = runner.invoke(cli, ["features", *args, str(source), str(out), "-q"])
+    assert (result.exit_code, result.stderr) == (2, f"Error: {OVERFLOW}\n")
+    assert not out.exists()
+
+
+def test_the_overflow_bound_passes_ordinary_layers_and_catches_large_ones() -> None:
+    bank = Bank(np.ones((2, 3, 3, 3)), np.array([1.0, -2.0]))
+    u8, f32 = np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 1e3, np.float32)
+    maps = 2 * 4 * 4  # as many as the input's values, or fewer: the bound is found
+    assert not layer_module._may_overflow(u8, maps, bank, 0.0, 1.0)
+    assert not layer_module._may_overflow(u8, 4, bank, 0.0, 1.0)
+    assert not layer_module._may_overflow(f32, 2 * maps, bank, 0.0, 0.01)
+    assert layer_module._may_overflow(f32, maps, bank, 0.0, 1.0)  # fewer maps: checked
+    assert layer_module._may_overflow(f32, 2 * maps, bank, 1e37, 1.0)  # 27 * 1e37 > 1.7e38
+    assert layer_module._may_overflow(f32 * np.float32(1e34), 2 * maps, bank, 0.0, 1.0)
+    assert layer_module._may_overflow(u8, maps, bank, 0.0, 1e36)  # 255 * 27 * 1e36
+    infinite = f32.copy()
+    infinite[0, 0, 0] = np.inf
+    assert layer_module._may_overflow(infinite, 2 * maps, bank, 0.0, 1.0)
+    # An infinite input is not refused: its maps are what it makes them.
+    maps = conv_layer(infinite, bank).maps
+    assert np.isinf(maps[:, 0, 0]).all()

@@ -259,7 +259,14 @@ def conv_layer(
         dilation=parse_pair(dilation, "dilation"),
         anchor=_flipped_anchor(anchor, (fh, fw)) if flip else anchor,
     )
-    maps = _feature_maps(data, bank, geometry, Border.parse(border), activation, leak)
+    edges = Border.parse(border)
+    # Overflow is reported once, below, rather than warned about by NumPy.
+    with np.errstate(over="ignore", invalid="ignore"):
+        maps = _feature_maps(data, bank, geometry, edges, activation, leak)
+    if _may_overflow(
+        data, maps.size, bank, edges.fill, leak if activation == "leaky-relu" else 1.0
+    ):
+        _check_finite(maps, data)
     ho, wo = geometry.out_shape
     if pool is not None:
         maps = pooled(maps, pool)
@@ -271,6 +278,47 @@ def conv_layer(
         bank=bank,
         parameters=parameter_count(bank),
     )
+
+
+def _may_overflow(
+    data: NDArray[np.generic], outputs: int, bank: Bank, fill: float, slope: float
+) -> bool:
+    """Whether ``outputs`` map values could pass the working float type's range.
+
+    By a bound on them: ``|map| <= peak * sum|weights| + |bias|``, times the
+    leak's slope if above 1, with ``peak`` the input's (or border's) largest
+    magnitude, known from an integer dtype and otherwise found by a pass
+    over the input. A pass over the maps costs as much: a float input with
+    no more values than the maps is checked by its bound, one with more
+    (a layer with stride) is not, and its maps are checked directly. Only a
+    layer whose bound is not clear is checked.
+    """
+    if data.dtype.kind in "ui":
+        limits = np.iinfo(data.dtype.str)
+        peak = float(max(limits.max, -limits.min))
+    elif data.size > outputs:
+        return True
+    elif data.size:
+        peak = float(max(np.max(data), -np.min(data)))
+    else:
+        return False
+    with np.errstate(over="ignore"):
+        sums = float(np.abs(bank.weights).sum(axis=(1, 2, 3)).max())
+        bound = max(peak, abs(fill)) * sums + float(np.abs(bank.bias).max(initial=0.0))
+    bound *= max(1.0, abs(slope))
+    return not bound < float(np.finfo(work_dtype(data.dtype)).max) / 2
+
+
+def _check_finite(maps: NDArray[np.floating], data: NDArray[np.generic]) -> None:
+    """Refuse maps that overflowed the working float type (from a finite input)."""
+    if np.isfinite(maps).all() or (data.dtype.kind == "f" and not np.isfinite(data).all()):
+        return
+    largest = float(np.finfo(maps.dtype).max)
+    msg = (
+        f"the maps overflow: values beyond {largest:.3g} (the range of {maps.dtype}) came from "
+        "the weights, --bias, --leak or the border value; expected smaller numbers"
+    )
+    raise UsageError(msg)
 
 
 #: Multiply-adds per product (one BLAS call on a tile of outputs) for a layer
