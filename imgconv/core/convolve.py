@@ -93,6 +93,30 @@ BAND_BYTES = 4 << 20
 _MAX_SEPARABLE_RANK = 3
 
 
+def refuse_overflow(
+    values: NDArray[np.floating], source: NDArray[np.generic], overflowed: str, causes: str
+) -> None:
+    """Refuse ``values`` that overflowed their float type, from a ``source`` with none.
+
+    ``overflowed`` starts the message ("the result overflows") and
+    ``causes`` lists what can be too large. A source that already holds NaN
+    or infinity passes: its results are what it makes them.
+
+    Raises
+    ------
+    UsageError
+        Some value is NaN or infinite and no source value is.
+    """
+    if np.isfinite(values).all() or not np.isfinite(source).all():
+        return
+    largest = float(np.finfo(values.dtype).max)
+    msg = (
+        f"{overflowed}: values beyond {largest:.3g} (the range of {values.dtype}) came from "
+        f"{causes}; expected smaller numbers"
+    )
+    raise UsageError(msg)
+
+
 def work_dtype(dtype: np.dtype[np.generic] | type) -> np.dtype[np.floating]:
     """The floating type arithmetic is done in for an input of ``dtype``.
 

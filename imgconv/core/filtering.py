@@ -34,6 +34,7 @@ from .convolve import (
     correlate_framed,
     correlate_padded,
     pad,
+    refuse_overflow,
     sample,
     work_dtype,
 )
@@ -489,7 +490,9 @@ def _filter_whole(
                 whole=whole,
                 opaque=opaque,
             )
-        _check_finite(filtered.maps, planes)
+        refuse_overflow(
+            filtered.maps, planes, "the result overflows", "the weights, --bias or the border value"
+        )
         pixels = map_planes(filtered, job.mode, job.target, job.maximum)
     return Result(pixels, filtered.bands, job.target, filtered)
 
@@ -973,18 +976,6 @@ def opaque_from(
     job = _job_for(pixel.shape, pixel.dtype, kernel, options)
     pixel[..., -1] = lowest_alpha
     return _opaque(_reader(pixel), 1, job, 1)
-
-
-def _check_finite(maps: FloatArray, planes: FloatArray) -> None:
-    """Refuse results that overflowed the working float type (from a finite input)."""
-    if np.isfinite(maps).all() or not np.isfinite(planes).all():
-        return
-    largest = float(np.finfo(maps.dtype).max)
-    msg = (
-        f"the result overflows: values beyond {largest:.3g} (the range of {maps.dtype}) came "
-        "from the weights, --bias or the border value; expected smaller numbers"
-    )
-    raise UsageError(msg)
 
 
 def _chain(

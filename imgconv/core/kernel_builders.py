@@ -424,8 +424,6 @@ def _gaussian(args: list[str]) -> KernelSet:
         )
     s = sigma("gaussian", "SIGMA", args[0])
     size = whole("gaussian", "SIZE", args[1], odd=True) if len(args) > 1 else None
-    if size is None:
-        reach_side("gaussian", 3 * s)
     return KernelSet.single(Kernel(gaussian_weights(s, size), name="gaussian"))
 
 

@@ -55,7 +55,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
-from .convolve import pad, work_dtype
+from .convolve import pad, refuse_overflow, work_dtype
 from .geometry import Geometry, GeometryOptions, band_rows, plan
 from .kernels import Bank, KernelSet
 from .spatial import on_threads
@@ -266,7 +266,9 @@ def conv_layer(
     if _may_overflow(
         data, maps.size, bank, edges.fill, leak if activation == "leaky-relu" else 1.0
     ):
-        _check_finite(maps, data)
+        refuse_overflow(
+            maps, data, "the maps overflow", "the weights, --bias, --leak or the border value"
+        )
     ho, wo = geometry.out_shape
     if pool is not None:
         maps = pooled(maps, pool)
@@ -307,18 +309,6 @@ def _may_overflow(
         bound = max(peak, abs(fill)) * sums + float(np.abs(bank.bias).max(initial=0.0))
     bound *= max(1.0, abs(slope))
     return not bound < float(np.finfo(work_dtype(data.dtype)).max) / 2
-
-
-def _check_finite(maps: NDArray[np.floating], data: NDArray[np.generic]) -> None:
-    """Refuse maps that overflowed the working float type (from a finite input)."""
-    if np.isfinite(maps).all() or (data.dtype.kind == "f" and not np.isfinite(data).all()):
-        return
-    largest = float(np.finfo(maps.dtype).max)
-    msg = (
-        f"the maps overflow: values beyond {largest:.3g} (the range of {maps.dtype}) came from "
-        "the weights, --bias, --leak or the border value; expected smaller numbers"
-    )
-    raise UsageError(msg)
 
 
 #: Multiply-adds per product (one BLAS call on a tile of outputs) for a layer
