@@ -468,8 +468,9 @@ def memory_guard(where: str, shape: tuple[int, ...], frames: int) -> Iterator[No
         if isinstance(exc, ValueError) and "array is too big" not in str(exc):
             raise
         h, w, c = shape
+        channels = f"{c} channel{'s' if c > 1 else ''}"
         msg = (
-            f"not enough memory to filter {where} ({h} x {w} pixels, {c} channels, "
+            f"not enough memory to filter {where} ({h} x {w} pixels, {channels}, "
             f"{frames} frame{'s' if frames > 1 else ''}); try a smaller image, less "
             "padding, fewer kernels or a larger --stride"
         )

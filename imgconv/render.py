@@ -520,7 +520,8 @@ def _explain_kernel(done: Explanation) -> list[RenderableType]:
         reach_y, reach_x = done.geometry.reach
         lines.append(
             Text(
-                f"{_INDENT}Dilation {dy},{dx}: its taps are {dy} rows and {dx} columns apart, "
+                f"{_INDENT}Dilation {dy},{dx}: its taps are {dy} row{'s' * (dy != 1)} and "
+                f"{dx} column{'s' * (dx != 1)} apart, "
                 f"reaching over {reach_y} x {reach_x} cells."
             )
         )

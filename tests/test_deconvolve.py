@@ -95,11 +95,16 @@ def test_bad_psfs_are_refused(psf: list[list[float]], message: str) -> None:
     assert str(caught.value) == message
 
 
-def test_a_psf_larger_than_the_image_is_refused() -> None:
-    with pytest.raises(
-        GeometryError, match=r"PSF 'PSF' is 7 x 7, larger than the image \(5 rows by 9 columns\)"
-    ):
-        core.wiener(np.zeros((5, 9)), np.ones((7, 7)))
+@pytest.mark.parametrize(
+    ("shape", "size"), [((5, 9), "5 rows by 9 columns"), ((1, 3), "1 row by 3 columns")]
+)
+def test_a_psf_larger_than_the_image_is_refused(shape: tuple[int, int], size: str) -> None:
+    with pytest.raises(GeometryError) as caught:
+        core.wiener(np.zeros(shape), np.ones((7, 7)))
+    assert str(caught.value) == (
+        f"PSF 'PSF' is 7 x 7, larger than the image ({size}); expected a PSF that fits inside "
+        "the image"
+    )
 
 
 @pytest.mark.parametrize("method", core.DECONVOLVE_METHODS)

@@ -342,6 +342,14 @@ def test_padding_border_and_arithmetic_forms(runner: CliRunner, tmp_path: Path) 
         in (lines)
     )
     assert "    products: 3×1 + 2×2 + 3×3 + 2×4" in lines
+    assert (
+        "  Dilation 2,2: its taps are 2 rows and 2 columns apart, reaching over 3 x 3 cells."
+        in (lines)
+    )
+    single = lines_of(run(runner, "explain", "1,2;3,4", image, "--dilation", "1,2"))
+    assert "  Dilation 1,2: its taps are 1 row and 2 columns apart, reaching over 2 x 3 cells." in (
+        single
+    )
 
 
 def test_same_padding_marks_the_padding(runner: CliRunner, tmp_path: Path) -> None:

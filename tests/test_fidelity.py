@@ -429,11 +429,20 @@ def test_default_limit_is_the_documented_one(runner: CliRunner) -> None:
     assert DEFAULT_MAX_PIXELS == 200 * 10**6
 
 
+@pytest.mark.parametrize(
+    ("shape", "channels"), [((12, 10, 3), "3 channels"), ((12, 10, 1), "1 channel")]
+)
 def test_out_of_memory_is_one_line(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shape: tuple[int, int, int],
+    channels: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    Image.fromarray(gradient((12, 10, 3))).save("in.png")
+    Image.fromarray(gradient(shape).squeeze(axis=2) if shape[2] == 1 else gradient(shape)).save(
+        "in.png"
+    )
 
     def exhausted(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError
@@ -442,7 +451,7 @@ def test_out_of_memory_is_one_line(
     result = run(runner, "apply", "box:3", "in.png", "out.png")
     assert result.exit_code == 1
     assert error_line(result) == (
-        "Error: not enough memory to filter 'in.png' (12 x 10 pixels, 3 channels, 1 frame); "
+        f"Error: not enough memory to filter 'in.png' (12 x 10 pixels, {channels}, 1 frame); "
         "try a smaller image, less padding, fewer kernels or a larger --stride"
     )
     assert not Path("out.png").exists()

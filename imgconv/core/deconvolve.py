@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, KernelError, UsageError
+from .geometry import rows_by_columns
 from .spatial import workers
 from .spectral import fast_length
 
@@ -167,7 +168,7 @@ def check_fits(
     if kh > h or kw > w:
         image = f"image {where}" if where else "image"
         msg = (
-            f"PSF {name!r} is {kh} x {kw}, larger than the {image} ({h} rows by {w} columns); "
+            f"PSF {name!r} is {kh} x {kw}, larger than the {image} ({rows_by_columns(h, w)}); "
             "expected a PSF that fits inside the image"
         )
         raise GeometryError(msg)

@@ -140,7 +140,7 @@ def plan(
     h, w = in_shape
     kh, kw = kernel_shape
     if h < 1 or w < 1:
-        msg = f"the input has {_rows_by_columns(h, w)}; expected at least one row and one column"
+        msg = f"the input has {rows_by_columns(h, w)}; expected at least one row and one column"
         raise GeometryError(msg)
     if kh < 1 or kw < 1:
         msg = f"the kernel is {kh}x{kw}; expected at least one row and one column"
@@ -165,7 +165,7 @@ def plan(
     wo = output_length(w, kw, left, right, sx, dx)
     if ho < 1 or wo < 1:
         reach_y, reach_x = dy * (kh - 1) + 1, dx * (kw - 1) + 1
-        padded = _rows_by_columns(h + top + bottom, w + left + right)
+        padded = rows_by_columns(h + top + bottom, w + left + right)
         msg = (
             f"the {kh}x{kw} kernel (reach {reach_y}x{reach_x} with dilation {dy},{dx}) "
             f"is larger than the padded input, {padded} ({h} by {w} before padding {pad})"
@@ -242,6 +242,6 @@ def bands(geometry: Geometry, height: int) -> list[tuple[int, int, slice, Paddin
     return planned
 
 
-def _rows_by_columns(rows: int, columns: int) -> str:
+def rows_by_columns(rows: int, columns: int) -> str:
     """``"5 rows by 1 column"``: a size in words, which no reader can take for width x height."""
     return f"{rows} row{'s' * (rows != 1)} by {columns} column{'s' * (columns != 1)}"
