@@ -137,6 +137,24 @@ def test_matrix_text_round_trip() -> None:
     np.testing.assert_array_equal(np.moveaxis(parse_matrix_text(text), -1, 0), maps)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16])
+def test_matrix_text_is_every_cell_formatted_alone(dtype: type) -> None:
+    # Cells are formatted once per distinct value; the text must be what
+    # formatting each cell by itself gives, -0.0, NaN and infinities included.
+    rng = np.random.default_rng(3)
+    cells = np.concatenate([rng.standard_normal(40) * 1e3, rng.integers(-9, 9, 40)])
+    if np.dtype(dtype).kind == "f":
+        cells[:6] = [-0.0, 0.0, np.nan, -np.inf, np.inf, 1e-30]
+    maps = cells.astype(dtype).reshape(2, 5, 8)
+    expected = "\n".join(
+        "\n".join(",".join(format_number(float(v), maps.dtype) for v in row) for row in plane)
+        + "\n"
+        for plane in maps
+    )
+    assert format_matrix_text(maps, separator=",") == expected
+    assert format_matrix_text(np.zeros((3, 0), dtype)) == "\n\n\n"
+
+
 def test_npy_input_is_used_as_is(tmp_path: Path) -> None:
     np.save(tmp_path / "m.npy", np.arange(12, dtype=np.int16).reshape(2, 3, 2) - 5)
     picture = read_picture(str(tmp_path / "m.npy"))

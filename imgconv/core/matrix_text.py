@@ -178,8 +178,22 @@ def format_matrix_text(
     blocks = []
     for index, plane in enumerate(stack):
         lines = [f"# {names[index]}"] if names else []
-        lines += [
-            separator.join(format_number(float(v), stack.dtype) for v in row) for row in plane
-        ]
+        lines += _formatted_rows(plane, separator)
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def _formatted_rows(plane: NDArray[np.generic], separator: str) -> list[str]:
+    """The rows of ``plane`` as text, each distinct value formatted once.
+
+    Maps from 8-bit images hold few distinct values (a Sobel map of a
+    4096 x 4096 photo some 2000 among 17 million), and a call of
+    :func:`format_number` per cell made writing such a map as text take
+    half a minute. Equal values (``-0.0`` and ``0.0``, every NaN) format alike.
+    """
+    if plane.size == 0:
+        return ["" for _ in plane]
+    values, codes = np.unique(plane, return_inverse=True)
+    texts = [format_number(float(v), plane.dtype) for v in values]
+    pick = texts.__getitem__
+    return [separator.join(map(pick, row)) for row in codes.reshape(plane.shape).tolist()]
