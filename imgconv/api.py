@@ -26,7 +26,7 @@ from .core.geometry import Geometry
 from .core.kernels import Bank, Kernel, KernelSet, kernels_of
 from .core.layer import LayerOptions, LayerResult, conv_layer
 from .core.mapping import DepthName
-from .errors import ImgconvError, KernelError, UsageError
+from .errors import FormatError, ImgconvError, KernelError, UsageError
 from .image_io import (
     DEFAULT_MAX_PIXELS,
     FLOAT_FORMATS,
@@ -500,13 +500,13 @@ def check_numeric(
             f"INPUT {where} is a numeric matrix of {channels} channels; a float TIFF holds "
             "one here: write .txt, .csv or .npy"
         )
-        raise UsageError(msg)
+        raise FormatError(msg, ("txt", "csv", "npy"))
     if out_format is not None and out_format not in NUMBER_FORMATS | {"TIFF"}:
         msg = (
             f"INPUT {where} is a numeric matrix, which has no pixel range to make {out_format} "
             "pixels from; write .txt, .csv, .npy or .tiff, or use --print"
         )
-        raise UsageError(msg)
+        raise FormatError(msg, ("txt", "csv", "npy", "tiff"))
     for option, value in (("--map", options.get("map")), ("--depth", options.get("depth"))):
         if value is not None and value not in ("raw", "float"):
             msg = (
@@ -526,13 +526,13 @@ def check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> N
             f"{wanted} keeps float values, which {out_format} cannot store; "
             f"write .tiff or .npy, or use {instead}"
         )
-        raise UsageError(msg)
+        raise FormatError(msg, ("tiff", "npy"))
     if stacked and out_format not in STACK_FORMATS:
         msg = (
             f"--combine stack writes one map per kernel, which {out_format} cannot hold; "
             "write .tiff (a page per map), .npy, .txt or .csv"
         )
-        raise UsageError(msg)
+        raise FormatError(msg, ("tiff", "npy", "txt", "csv"))
 
 
 @dataclass(frozen=True)
@@ -613,7 +613,7 @@ def features_file(
             f"features writes float maps, which {out_format} cannot store; write .tiff (a page "
             "per map), .npy, .txt or .csv, or draw them with --montage"
         )
-        raise UsageError(msg)
+        raise FormatError(msg, ("tiff", "npy", "txt", "csv"))
     picture = read_picture(source, stdin=stdin, frame=frame, max_pixels=max_pixels)
     where = "standard input" if source == "-" else repr(source)
     with memory_guard(where, picture.pixels.shape, 1):

@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from . import __version__
-from .errors import ImgconvError
+from .errors import FormatError, ImgconvError
 from .options import (
     CONTEXT_SETTINGS,
     KERNEL,
@@ -95,6 +96,24 @@ def _usage_message(exc: click.exceptions.UsageError) -> str:
     if not from_value and exc.ctx is not None:
         message += f" (see '{exc.ctx.command_path} --help')"
     return message
+
+
+@contextmanager
+def format_hint(output: str | None, out_format: str | None) -> Iterator[None]:
+    """Refusals of OUTPUT's format also say how to choose one when OUTPUT is ``-``.
+
+    Standard output has no suffix: it is written as PNG unless --format
+    names another, and "write .tiff" is no help there.
+    """
+    try:
+        yield
+    except FormatError as exc:
+        if output != "-" or out_format is not None:
+            raise
+        names = exc.formats
+        choices = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        msg = f"{exc}; standard output is PNG unless --format names another ({choices})"
+        raise FormatError(msg, names) from exc
 
 
 def _report(message: str, code: int) -> int:
@@ -295,19 +314,20 @@ def apply(
         # One (huge) image, in blocks of rows on the cluster.
         from .distributed import apply_file_on_dask
 
-        done = apply_file_on_dask(
-            kernel,
-            paths[0],
-            paths[1],
-            scheduler,
-            format=out_format,
-            save={"quality": quality, "compression": compression},
-            frame=frame,
-            max_pixels=max_pixels,
-            stdin=sys.stdin.buffer,
-            stdout=sys.stdout.buffer,
-            **filtering,
-        )
+        with format_hint(paths[1], out_format):
+            done = apply_file_on_dask(
+                kernel,
+                paths[0],
+                paths[1],
+                scheduler,
+                format=out_format,
+                save={"quality": quality, "compression": compression},
+                frame=frame,
+                max_pixels=max_pixels,
+                stdin=sys.stdin.buffer,
+                stdout=sys.stdout.buffer,
+                **filtering,
+            )
         for warning in done.warnings:
             click.echo(f"Warning: {warning}", err=True)
         if verbose:
@@ -325,20 +345,21 @@ def apply(
     input, output = _input_and_output(paths)
     _check_outputs(output, print_as, print_to)
     single: FilterOptions = {**filtering, "keep_maps": print_as is not None}
-    applied = apply_file(
-        kernel,
-        input,
-        output,
-        format=out_format,
-        **single,
-        save={"quality": quality, "compression": compression},
-        frame=frame,
-        max_pixels=max_pixels,
-        # Printing needs the maps, which a streamed image never holds.
-        memory_limit=None if print_as is not None else memory_limit,
-        stdin=sys.stdin.buffer,
-        stdout=sys.stdout.buffer,
-    )
+    with format_hint(output, out_format):
+        applied = apply_file(
+            kernel,
+            input,
+            output,
+            format=out_format,
+            **single,
+            save={"quality": quality, "compression": compression},
+            frame=frame,
+            max_pixels=max_pixels,
+            # Printing needs the maps, which a streamed image never holds.
+            memory_limit=None if print_as is not None else memory_limit,
+            stdin=sys.stdin.buffer,
+            stdout=sys.stdout.buffer,
+        )
     for warning in applied.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if print_as is not None:
@@ -481,27 +502,28 @@ def features(
     elif pool_stride is not None or pool_size != "2":
         message = "--pool-size and --pool-stride shape the pooling; add --pool max or --pool avg"
         raise click.UsageError(message)
-    done = features_file(
-        bank,
-        input,
-        output,
-        format=out_format,
-        montage=montage,
-        flip=flip,
-        padding=padding,
-        border=border,
-        stride=stride,
-        dilation=dilation,
-        anchor=anchor,
-        bias=_bias_list(biases),
-        activation=activation,
-        leak=leak,
-        pool=pooled,
-        frame=frame,
-        max_pixels=max_pixels,
-        stdin=sys.stdin.buffer,
-        stdout=sys.stdout.buffer,
-    )
+    with format_hint(output, out_format):
+        done = features_file(
+            bank,
+            input,
+            output,
+            format=out_format,
+            montage=montage,
+            flip=flip,
+            padding=padding,
+            border=border,
+            stride=stride,
+            dilation=dilation,
+            anchor=anchor,
+            bias=_bias_list(biases),
+            activation=activation,
+            leak=leak,
+            pool=pooled,
+            frame=frame,
+            max_pixels=max_pixels,
+            stdin=sys.stdin.buffer,
+            stdout=sys.stdout.buffer,
+        )
     result = done.result
     k, c, fh, fw = result.bank.shape
     if not quiet:

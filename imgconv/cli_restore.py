@@ -138,25 +138,26 @@ def deconvolve(
       imgconv deconvolve --psf-image star.png photo.jpg restored.png --balance 0.05
       imgconv blur gaussian:2 in.png - | imgconv deconvolve gaussian:2 - out.png
     """  # noqa: D301 (click keeps a paragraph after a backspace line unwrapped)
+    from .cli import format_hint
+    from .render import ProgressBar
     from .restore import deconvolve_file
 
     psf_arg, source, target = _arguments(psf, input, output, shared["psf_image"])
     _check(target, shared)
-    from .render import ProgressBar
-
     bar = ProgressBar("richardson-lucy", "iterations", enabled=not quiet, delay=0.5)
     try:
-        done = deconvolve_file(
-            psf_arg,
-            source,
-            target,
-            method=method,
-            balance=balance,
-            iterations=iterations,
-            cutoff=cutoff,
-            progress=bar.update,
-            **_file_options(shared),
-        )
+        with format_hint(target, shared["out_format"]):
+            done = deconvolve_file(
+                psf_arg,
+                source,
+                target,
+                method=method,
+                balance=balance,
+                iterations=iterations,
+                cutoff=cutoff,
+                progress=bar.update,
+                **_file_options(shared),
+            )
     finally:
         bar.close()
     _report(done, shared)
@@ -211,6 +212,7 @@ def blur(
       imgconv blur motion:15,30 camera.png blurred.png --noise 2 --seed 1
       imgconv blur gaussian:2 in.png - | imgconv deconvolve gaussian:2 - out.png
     """  # noqa: D301 (click keeps a paragraph after a backspace line unwrapped)
+    from .cli import format_hint
     from .restore import blur_file
 
     if noise < 0:
@@ -218,7 +220,8 @@ def blur(
         raise click.BadParameter(message, param_hint="'--noise'")
     psf_arg, source, target = _arguments(psf, input, output, shared["psf_image"])
     _check(target, shared)
-    done = blur_file(psf_arg, source, target, noise=noise, seed=seed, **_file_options(shared))
+    with format_hint(target, shared["out_format"]):
+        done = blur_file(psf_arg, source, target, noise=noise, seed=seed, **_file_options(shared))
     _report(done, shared)
 
 

@@ -31,6 +31,19 @@ class GeometryError(UsageError):
     """Padding, stride, dilation or anchor do not fit the image and kernel."""
 
 
+class FormatError(UsageError):
+    """OUTPUT's format cannot hold the result: float samples, a map per kernel...
+
+    ``formats`` names, in suffix form, the formats the message suggests, so
+    that the command line can say how to choose one for standard output,
+    which has no suffix.
+    """
+
+    def __init__(self, message: str, formats: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.formats = formats
+
+
 class ImageReadError(ImgconvError):
     """An input image cannot be read: missing, unreadable, corrupt or empty."""
 

@@ -70,7 +70,7 @@ if not any(isinstance(h, logging.NullHandler) for h in logging.getLogger("PIL").
     logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 from . import deep, png
-from .errors import ImageReadError, ImageWriteError, UsageError
+from .errors import FormatError, ImageReadError, ImageWriteError, UsageError
 from .matrix_io import (
     MATRIX_SUFFIXES,
     NUMBER_FORMATS,
@@ -967,7 +967,7 @@ def _pillow_image(
     if array.dtype == np.float32:
         if fmt not in FLOAT_FORMATS or len(bands) > 1:
             msg = f"{fmt} cannot store float samples; write .tiff or .npy, or use {depth_hint(fmt)}"
-            raise UsageError(msg)
+            raise FormatError(msg, ("tiff", "npy"))
         return Image.frombytes("F", _size(array), array.astype(np.float32).tobytes()), bands
     if bands[-1] == "A" and fmt in _NO_ALPHA_FORMATS:
         array, bands = array[:, :, :-1], bands[:-1]
@@ -1137,7 +1137,7 @@ def encode_stack(
             f"--combine stack writes one map per kernel, which {fmt} cannot hold; "
             "write .tiff (a page per map), .npy, .txt or .csv"
         )
-        raise UsageError(msg)
+        raise FormatError(msg, ("tiff", "npy", "txt", "csv"))
     cubes = [a[:, :, np.newaxis] if a.ndim == 2 else a for a in arrays]
     return deep.encode_tiff_pages(cubes, bands, _metadata(info or {}, bands, fmt), names)
 

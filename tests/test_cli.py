@@ -439,6 +439,75 @@ def test_float_output_needs_a_float_format(runner: CliRunner, tmp_path: Path) ->
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "refusal", "choices"),
+    [
+        (
+            ["apply", "box", "{grey}", "-", "--map", "raw"],
+            "--map raw keeps float values, which PNG cannot store; write .tiff or .npy, or use "
+            "another --map",
+            "tiff or npy",
+        ),
+        (
+            ["apply", "sobel", "{grey}", "-", "--combine", "stack"],
+            "--combine stack writes one map per kernel, which PNG cannot hold; write .tiff (a "
+            "page per map), .npy, .txt or .csv",
+            "tiff, npy, txt or csv",
+        ),
+        (
+            ["apply", "box", "{matrix}", "-"],
+            "INPUT '{matrix}' is a numeric matrix, which has no pixel range to make PNG pixels "
+            "from; write .txt, .csv, .npy or .tiff, or use --print",
+            "txt, csv, npy or tiff",
+        ),
+        (
+            ["apply", "identity", "{float}", "-"],
+            "PNG cannot store float samples; write .tiff or .npy, or use --depth 8 or 16",
+            "tiff or npy",
+        ),
+        (
+            ["features", "sobel-x", "{grey}", "-"],
+            "features writes float maps, which PNG cannot store; write .tiff (a page per map), "
+            ".npy, .txt or .csv, or draw them with --montage",
+            "tiff, npy, txt or csv",
+        ),
+        (
+            ["deconvolve", "box:3", "{grey}", "-", "--depth", "float"],
+            "--depth float keeps float values, which PNG cannot store; write .tiff or .npy, or "
+            "use --depth 8 or 16",
+            "tiff or npy",
+        ),
+        (
+            ["blur", "box:3", "{grey}", "-", "--depth", "float"],
+            "--depth float keeps float values, which PNG cannot store; write .tiff or .npy, or "
+            "use --depth 8 or 16",
+            "tiff or npy",
+        ),
+    ],
+)
+def test_format_refusals_on_standard_output_name_format(
+    runner: CliRunner, tmp_path: Path, args: list[str], refusal: str, choices: str
+) -> None:
+    # Standard output has no suffix to change: the refusal says how to pick
+    # a format there, and only there (not for a file, not after --format).
+    paths = {"grey": save(tmp_path / "in.png", GREY), "matrix": str(tmp_path / "m.txt")}
+    Path(paths["matrix"]).write_text("1 2 3\n4 5 6\n7 8 9\n")
+    paths["float"] = str(tmp_path / "f.tiff")
+    Image.fromarray(GREY.astype(np.float32)).save(paths["float"])
+    filled = [arg.format(**paths) for arg in args]
+    expected = refusal.format(**paths)
+    result = run(runner, *filled)
+    assert (result.exit_code, result.stdout_bytes) == (2, b"")
+    assert result.stderr == (
+        f"Error: {expected}; standard output is PNG unless --format names another ({choices})\n"
+    )
+    named = run(runner, *filled, "--format", "png")
+    assert (named.exit_code, named.stderr) == (2, f"Error: {expected}\n")
+    to_file = [str(tmp_path / "out.png") if arg == "-" else arg for arg in filled]
+    assert run(runner, *to_file).stderr == f"Error: {expected}\n"
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_unknown_output_suffix(runner: CliRunner, tmp_path: Path) -> None:
     source = save(tmp_path / "in.png", GREY)
     result = run(runner, "apply", "box", source, str(tmp_path / "out.xyz"))
