@@ -40,6 +40,7 @@ from .image_io import (
     encode_stack,
     output_format,
     read_picture,
+    stack_refusal,
     write_output,
 )
 from .kernel_source import resolve_kernel
@@ -528,11 +529,7 @@ def check_format(out_format: str, options: FilterOptions, *, stacked: bool) -> N
         )
         raise FormatError(msg, ("tiff", "npy"))
     if stacked and out_format not in STACK_FORMATS:
-        msg = (
-            f"--combine stack writes one map per kernel, which {out_format} cannot hold; "
-            "write .tiff (a page per map), .npy, .txt or .csv"
-        )
-        raise FormatError(msg, ("tiff", "npy", "txt", "csv"))
+        raise stack_refusal(out_format)
 
 
 @dataclass(frozen=True)

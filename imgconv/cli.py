@@ -110,9 +110,11 @@ def format_hint(output: str | None, out_format: str | None) -> Iterator[None]:
     except FormatError as exc:
         if output != "-" or out_format is not None:
             raise
+        from .image_io import STDOUT_FORMAT
+
         names = exc.formats
         choices = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-        msg = f"{exc}; standard output is PNG unless --format names another ({choices})"
+        msg = f"{exc}; standard output is {STDOUT_FORMAT} unless --format names another ({choices})"
         raise FormatError(msg, names) from exc
 
 

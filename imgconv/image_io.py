@@ -667,6 +667,10 @@ def _savable_formats() -> dict[str, str]:
     return formats
 
 
+#: The format of standard output (``-``, which has no suffix) unless --format names another.
+STDOUT_FORMAT = "PNG"
+
+
 def output_format(target: str, explicit: str | None = None) -> str:
     """The format to write ``target`` in.
 
@@ -701,7 +705,7 @@ def output_format(target: str, explicit: str | None = None) -> str:
             raise _unknown_format(explicit, formats)
         return found
     if target == "-":
-        return "PNG"
+        return STDOUT_FORMAT
     found = _suffix_format(os.path.splitext(target)[1].lower(), formats)
     if found is None:
         msg = (
@@ -1091,6 +1095,15 @@ def _encode_frames(
     return _save(images[0], fmt, bands, {**metadata, **options, **animation}), sorted(set(warnings))
 
 
+def stack_refusal(fmt: str) -> FormatError:
+    """The error for ``--combine stack`` (a map per kernel) into a format of one image."""
+    msg = (
+        f"--combine stack writes one map per kernel, which {fmt} cannot hold; "
+        "write .tiff (a page per map), .npy, .txt or .csv"
+    )
+    return FormatError(msg, ("tiff", "npy", "txt", "csv"))
+
+
 def encode_stack(
     pages: Sequence[NDArray[np.generic]],
     bands: tuple[str, ...],
@@ -1133,11 +1146,7 @@ def encode_stack(
             labels = [f"{label} {band}" for label in labels for band in bands]
         return encode_numbers(np.stack(planes), fmt, names=labels)
     if fmt != "TIFF":
-        msg = (
-            f"--combine stack writes one map per kernel, which {fmt} cannot hold; "
-            "write .tiff (a page per map), .npy, .txt or .csv"
-        )
-        raise FormatError(msg, ("tiff", "npy", "txt", "csv"))
+        raise stack_refusal(fmt)
     cubes = [a[:, :, np.newaxis] if a.ndim == 2 else a for a in arrays]
     return deep.encode_tiff_pages(cubes, bands, _metadata(info or {}, bands, fmt), names)
 

@@ -192,7 +192,7 @@ def _formatted_rows(plane: NDArray[np.generic], separator: str) -> list[str]:
     half a minute. Equal values (``-0.0`` and ``0.0``, every NaN) format alike.
     """
     if plane.size == 0:
-        return ["" for _ in plane]
+        return [""] * len(plane)
     values, codes = np.unique(plane, return_inverse=True)
     texts = [format_number(float(v), plane.dtype) for v in values]
     pick = texts.__getitem__
