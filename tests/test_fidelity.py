@@ -440,9 +440,8 @@ def test_out_of_memory_is_one_line(
     channels: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    Image.fromarray(gradient(shape).squeeze(axis=2) if shape[2] == 1 else gradient(shape)).save(
-        "in.png"
-    )
+    pixels = gradient(shape)
+    Image.fromarray(pixels[:, :, 0] if shape[2] == 1 else pixels).save("in.png")
 
     def exhausted(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError
