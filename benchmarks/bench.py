@@ -875,7 +875,7 @@ def command_parts(png: Path, repeat: int, workdir: Path) -> list[Row]:
 
     def encode(pixels: U8) -> bytes:
         data, _ = image_io.encode_picture(pixels, ("R", "G", "B"), "PNG")
-        return data
+        return bytes(data)  # PNG is bytes already: no copy
 
     def pillow_encode(pixels: U8, level: int) -> bytes:
         buffer = io.BytesIO()

@@ -44,7 +44,7 @@ from .image_io import (
     write_output,
 )
 from .kernel_source import resolve_kernel
-from .matrix_io import NUMBER_FORMATS
+from .matrix_io import NUMBER_FORMATS, Encoded
 from .streaming import can_stream, default_memory_limit, stream_file
 
 #: Formats that hold a stack of maps (``--combine stack``).
@@ -616,11 +616,14 @@ def features_file(
     with memory_guard(where, picture.pixels.shape, 1):
         result = conv_layer(picture.pixels, spec, **layer)
     if target is not None and out_format is not None:
-        maps = result.maps.astype(np.float32)
+        # The maps as they are (float32 already): a copy of K full-size
+        # maps, and another in a new stack, cost as much as computing them.
+        maps = np.asarray(result.maps, dtype=np.float32)
+        data: Encoded
         if montage:
             data = encode_montage(maps, result.names, out_format)
         else:
-            data = encode_stack(list(maps), ("L",), out_format, names=list(result.names))
+            data = encode_stack(maps, ("L",), out_format, names=list(result.names))
         write_output(data, target, stdout=stdout)
     h, w, c = picture.pixels.shape
     return LayerApplied(source, target, out_format, (h, w, c), result)

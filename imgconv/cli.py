@@ -709,32 +709,32 @@ def _print_maps(
 ) -> None:
     """Print the maps where the rules say: see ``--print``'s help."""
     from .image_io import write_output
-    from .matrix_io import encode_numbers
+    from .matrix_io import Encoded, encode_numbers, parts_of
     from .render import PIPE_WIDTH, feature_maps, make_console, render_text
 
     if how == "table" and print_to is None:
         console = make_console(stderr=output == "-")
         console.print(feature_maps(maps, console.width))
         return
+    data: Encoded
     if how == "table":
         data = render_text(feature_maps(maps, PIPE_WIDTH)).encode("utf-8")
     elif len(maps) == 1:
         data = encode_numbers(maps[0][1], how.upper())
     elif how == "csv":  # a block per map, each after its name
         blocks = [encode_numbers(values, "CSV", names=[label]) for label, values in maps]
-        data = b"\n".join(blocks)
+        data = b"\n".join(bytes(block) for block in blocks)
     else:
         import numpy
 
         data = encode_numbers(numpy.stack([values for _, values in maps]), "NPY")
     if print_to is not None:
         write_output(data, print_to)
-    elif output is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
     else:
-        sys.stderr.buffer.write(data)
-        sys.stderr.buffer.flush()
+        stream = sys.stdout.buffer if output is None else sys.stderr.buffer
+        for part in parts_of(data):
+            stream.write(part)
+        stream.flush()
 
 
 @cli.group(context_settings=CONTEXT_SETTINGS)

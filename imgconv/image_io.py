@@ -74,10 +74,12 @@ from .errors import FormatError, ImageReadError, ImageWriteError, UsageError
 from .matrix_io import (
     MATRIX_SUFFIXES,
     NUMBER_FORMATS,
+    Encoded,
     encode_numbers,
     is_npy,
     looks_like_numbers,
     matrix_bands,
+    parts_of,
     read_matrix,
 )
 
@@ -851,7 +853,7 @@ def encode_picture(
     info: Mapping[str, Any] | None = None,
     save: SaveOptions | None = None,
     more_frames: Sequence[NDArray[np.generic]] = (),
-) -> tuple[bytes, list[str]]:
+) -> tuple[Encoded, list[str]]:
     """Encode pixels in a format, in memory.
 
     Parameters
@@ -877,8 +879,8 @@ def encode_picture(
 
     Returns
     -------
-    data : bytes
-        The encoded file.
+    data : bytes or Parts
+        The encoded file (an ``.npy`` in parts that refer to ``pixels``).
     warnings : list of str
         Lines for standard error, e.g. when alpha had to be dropped.
 
@@ -1105,19 +1107,21 @@ def stack_refusal(fmt: str) -> FormatError:
 
 
 def encode_stack(
-    pages: Sequence[NDArray[np.generic]],
+    pages: NDArray[np.generic] | Sequence[NDArray[np.generic]],
     bands: tuple[str, ...],
     format: str,
     *,
     names: Sequence[str] | None = None,
     info: Mapping[str, Any] | None = None,
-) -> bytes:
+) -> Encoded:
     """Encode several maps of one shape and type: a multi-page TIFF, one ``.npy``, or text.
 
     Parameters
     ----------
-    pages : sequence of ndarray
-        ``(H, W)`` or ``(H, W, C)`` arrays, all alike, uint8, uint16 or float32.
+    pages : ndarray or sequence of ndarray
+        ``(H, W)`` or ``(H, W, C)`` arrays, all alike, uint8, uint16 or
+        float32; or one array of them, ``(K, H, W[, C])``, which ``.npy``
+        then writes as it is, not copied into a new stack.
     bands : tuple of str
         Band names of every page.
     format : str
@@ -1129,15 +1133,20 @@ def encode_stack(
     info : mapping, optional
         ``dpi`` and ``icc_profile`` for TIFF pages.
 
+    Returns
+    -------
+    bytes or Parts
+        The encoded file.
+
     Raises
     ------
     UsageError
         For any other format.
     """
     fmt = format.upper()
-    arrays = [np.asarray(p) for p in pages]
     if fmt == "NPY":
-        return encode_numbers(np.stack(arrays), fmt)
+        return encode_numbers(pages if isinstance(pages, np.ndarray) else np.stack(pages), fmt)
+    arrays = [np.asarray(p) for p in pages]
     if fmt in NUMBER_FORMATS:  # text: a block per map and band
         planes = [a if a.ndim == 2 else a[:, :, 0] for a in arrays]
         labels = list(names) if names else [f"map {i + 1}" for i in range(len(arrays))]
@@ -1209,7 +1218,7 @@ def _save(image: Image.Image, fmt: str, bands: tuple[str, ...], options: dict[st
 # Writing
 
 
-def write_output(data: bytes, target: str, *, stdout: BinaryIO | None = None) -> None:
+def write_output(data: Encoded, target: str, *, stdout: BinaryIO | None = None) -> None:
     """Write encoded data to a file, atomically, or to standard output for ``"-"``.
 
     A file is written to a temporary file in the same directory, flushed to
@@ -1221,8 +1230,8 @@ def write_output(data: bytes, target: str, *, stdout: BinaryIO | None = None) ->
 
     Parameters
     ----------
-    data : bytes
-        The encoded image.
+    data : bytes or Parts
+        The encoded image; parts are written one after another.
     target : str
         A file name, or ``"-"`` for standard output.
     stdout : binary file, optional
@@ -1237,7 +1246,8 @@ def write_output(data: bytes, target: str, *, stdout: BinaryIO | None = None) ->
     if target == "-":
         stream = stdout if stdout is not None else sys.stdout.buffer
         try:
-            stream.write(data)
+            for part in parts_of(data):
+                stream.write(part)
             stream.flush()
         except OSError as exc:
             msg = f"cannot write to standard output: {exc.strerror or exc}"
@@ -1259,10 +1269,11 @@ def write_output(data: bytes, target: str, *, stdout: BinaryIO | None = None) ->
         raise _write_error(target, exc) from exc
     try:
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for part in parts_of(data):
+                view = memoryview(part)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fchmod(fd, mode)  # mkstemp creates files as 0600
             _fsync(fd)
         finally:
@@ -1318,10 +1329,11 @@ def replaced_file(target: str) -> tuple[str, str, int] | None:
     return path, directory, mode
 
 
-def _write_in_place(data: bytes, target: str) -> None:
+def _write_in_place(data: Encoded, target: str) -> None:
     try:
         with open(target, "wb") as file:
-            file.write(data)
+            for part in parts_of(data):
+                file.write(part)
     except OSError as exc:
         raise _write_error(target, exc) from exc
 

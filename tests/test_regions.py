@@ -180,7 +180,7 @@ def test_npy_sink_writes_what_encode_picture_writes(
     with regions.create_rows(str(target), shape, dtype, "NPY", bands) as sink:
         write_in_pieces(sink, pixels, [3, 1, 9])
     reference, _ = image_io.encode_picture(pixels, bands, "NPY")
-    assert target.read_bytes() == reference
+    assert target.read_bytes() == bytes(reference)
     saved = io.BytesIO()
     np.save(saved, pixels[:, :, 0] if len(bands) == 1 and len(shape) == 3 else pixels)
     assert target.read_bytes() == saved.getvalue()
