@@ -25,8 +25,9 @@ Reading TIFF files Pillow cannot open or decode correctly
     decodes wrongly.
 
 Writing
-    :func:`encode_tiff` writes deflate-compressed 16-bit or float TIFF
-    straight from NumPy arrays (PNG, 8 or 16 bits, is :mod:`imgconv.png`'s).
+    :func:`encode_tiff` writes 16-bit or float TIFF straight from NumPy
+    arrays, its strips deflated on every core, 16-bit samples with
+    predictor 2 (PNG, 8 or 16 bits, is :mod:`imgconv.png`'s).
 
 Every function that decodes data from a file raises
 :class:`~imgconv.errors.ImageReadError` for bad data; see
@@ -49,6 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFile
 
+from .core.spatial import pool, workers
 from .errors import ImageReadError, ImgconvError, UsageError
 
 #: EXIF (and TIFF) tag holding the orientation, 1..8.
@@ -94,6 +96,16 @@ _UNSPECIFIED, _ASSOCIATED, _UNASSOCIATED = 0, 1, 2
 
 # Uncompressed bytes per TIFF strip.
 _STRIP_BYTES = 1 << 16
+#: The deflate level of the TIFF strips written. Per core, on a 4096 x 4096
+#: photograph: float maps (Sobel, Kirsch, a 5x5 blur) deflate at 57 to 99
+#: MB/s at level 1 and 9 to 17 MB/s at level 6 (8 Kirsch maps took 57 s to
+#: write), into files 3 to 27% larger (0.24, 0.40 and 0.55 of the raw size,
+#: against 0.19, 0.35 and 0.53); 16-bit samples of a blur, differenced
+#: (predictor 2), at 61 MB/s into 0.42 of the raw size, against 38 MB/s and
+#: 0.72 at level 6 without the predictor.
+_DEFLATE_LEVEL = 1
+# Uncompressed bytes of strips given to one thread at a time.
+_TASK_BYTES = 1 << 20
 
 
 @contextmanager
@@ -715,8 +727,9 @@ def exif_upright(exif: bytes) -> bytes:
 def encode_tiff(pixels: NDArray[Any], bands: Sequence[str], info: Mapping[str, Any]) -> bytes:
     """Encode ``(H, W, C)`` uint8, uint16 or float32 pixels as a baseline TIFF.
 
-    Little-endian, chunky, deflate-compressed strips without predictor;
-    alpha is written as an unassociated extra sample.
+    Little-endian, chunky, deflate-compressed strips, compressed on every
+    core; 16-bit samples with horizontal differencing (predictor 2), others
+    without a predictor. Alpha is written as an unassociated extra sample.
 
     Parameters
     ----------
@@ -752,45 +765,89 @@ def encode_tiff_pages(
     per page) go in each page's PageName tag, so a reader can tell which
     kernel made which page.
     """
-    out = bytearray(b"II*\0\0\0\0\0")
-    link = 4  # where the offset of the next IFD goes
+    out = _Pieces(b"II*\0\0\0\0\0")
+    link = (0, 4)  # where the offset of the next IFD goes
     for index, pixels in enumerate(pages):
         name = names[index] if names is not None else None
         ifd_offset, next_link = _append_tiff_page(out, pixels, bands, info, name)
-        out[link : link + 4] = struct.pack("<I", ifd_offset)
+        out.patch(link, struct.pack("<I", ifd_offset))
         link = next_link
-    if len(out) >= 2**32:
-        msg = "TIFF cannot store an image this large (over 4 GiB); write .npy, or a smaller image"
-        raise UsageError(msg)
-    return bytes(out)
+    return b"".join(out.pieces)
+
+
+def _too_large() -> UsageError:
+    msg = "TIFF cannot store an image this large (over 4 GiB); write .npy, or a smaller image"
+    return UsageError(msg)
+
+
+class _Pieces:
+    """A file as a list of pieces, joined once at the end.
+
+    Appending every strip to one bytearray reallocated and copied it as it
+    grew: 1.5 s of the 9 s that 8 float maps (216 MB of TIFF) took.
+    """
+
+    def __init__(self, first: bytes) -> None:
+        self.pieces: list[bytes | bytearray] = [bytearray(first)]
+        self.size = len(first)
+
+    def append(self, piece: bytes | bytearray) -> int:
+        """Add ``piece`` at the end; return its offset in the file."""
+        offset = self.size
+        self.pieces.append(piece)
+        self.size += len(piece)
+        if self.size >= 2**32:
+            raise _too_large()
+        return offset
+
+    def patch(self, where: tuple[int, int], value: bytes) -> None:
+        """Overwrite bytes at ``(piece index, offset in the piece)``, a bytearray piece."""
+        index, at = where
+        piece = self.pieces[index]
+        assert isinstance(piece, bytearray)  # only IFDs and the header are patched
+        piece[at : at + len(value)] = value
 
 
 def _append_tiff_page(
-    out: bytearray,
+    out: _Pieces,
     pixels: NDArray[Any],
     bands: Sequence[str],
     info: Mapping[str, Any],
     name: str | None,
-) -> tuple[int, int]:
+) -> tuple[int, tuple[int, int]]:
     """Write one page's strips and IFD at the end of ``out``.
 
-    Returns the IFD's offset and the offset of its next-IFD link (left 0).
+    Returns the IFD's offset in the file, and where its next-IFD link (left
+    0) is, as ``(piece index, offset in the piece)``.
     """
     height, width, channels = pixels.shape
     kind = pixels.dtype.kind
     bits = pixels.dtype.itemsize * 8
-    stored = pixels.astype({"f": "<f4", "u": "<u2" if bits == 16 else "u1"}[kind])
+    stored = np.ascontiguousarray(
+        pixels, dtype={"f": "<f4", "u": "<u2" if bits == 16 else "u1"}[kind]
+    )
     row_bytes = width * channels * bits // 8
     rows_per_strip = max(1, _STRIP_BYTES // row_bytes)
+    tops = range(0, height, rows_per_strip)
+    per_task = max(1, _TASK_BYTES // (rows_per_strip * row_bytes))
 
+    def task(first: int) -> list[bytes]:
+        return [
+            zlib.compress(_predicted(stored[top : top + rows_per_strip]), _DEFLATE_LEVEL)
+            for top in tops[first : first + per_task]
+        ]
+
+    # zlib releases the GIL: strips compress on every core.
+    firsts = range(0, len(tops), per_task)
+    threads = workers()
+    groups = [task(i) for i in firsts] if threads == 1 else pool(threads).map(task, firsts)
     offsets, counts = [], []
-    for top in range(0, height, rows_per_strip):
-        strip = zlib.compress(stored[top : top + rows_per_strip].tobytes(), 6)
-        offsets.append(len(out))
-        counts.append(len(strip))
-        out += strip
-        if len(out) % 2:
-            out += b"\0"
+    for group in groups:
+        for strip in group:
+            offsets.append(out.append(strip))
+            counts.append(len(strip))
+            if out.size % 2:
+                out.append(b"\0")
 
     entries: list[tuple[int, int, Sequence[int] | bytes]] = [
         (_WIDTH, _LONG, [width]),
@@ -805,6 +862,9 @@ def _append_tiff_page(
         (_PLANAR, _SHORT, [1]),
         (_SAMPLE_FORMAT, _SHORT, [3 if kind == "f" else 1] * channels),
     ]
+    predictor = _PREDICTORS.get(stored.dtype.str)
+    if predictor is not None:
+        entries.append((_PREDICTOR, _SHORT, [predictor]))
     if bands[-1] == "A":
         entries.append((_EXTRA_SAMPLES, _SHORT, [_UNASSOCIATED]))
     if name:
@@ -818,8 +878,10 @@ def _append_tiff_page(
         entries.append((_ICC_PROFILE, _UNDEFINED, icc))
     entries.sort()
 
-    ifd_offset = len(out)
+    ifd_offset = out.size
     values_offset = ifd_offset + 2 + 12 * len(entries) + 4
+    if values_offset + sum(len(v) * 8 + 1 for _, _, v in entries) >= 2**32:
+        raise _too_large()  # an IFD past 4 GiB: its offsets could not be written
     table, values = io.BytesIO(), io.BytesIO()
     table.write(struct.pack("<H", len(entries)))
     for tag, field_type, value in entries:
@@ -837,11 +899,34 @@ def _append_tiff_page(
             if values.tell() % 2:
                 values.write(b"\0")
         table.write(struct.pack("<HHI", tag, field_type, count) + field_bytes)
-    next_link = ifd_offset + table.tell()
+    link_at = table.tell()
     table.write(b"\0\0\0\0")  # no further IFD, unless the caller links one
-    out += table.getvalue()
-    out += values.getvalue()
-    return ifd_offset, next_link
+    index = len(out.pieces)
+    out.append(bytearray(table.getvalue() + values.getvalue()))
+    return ifd_offset, (index, link_at)
+
+
+# The predictor written for each sample type: horizontal differencing (2)
+# for 16 bits. Not the floating-point predictor (3) for floats, though
+# imgconv reads it: tifffile (the `tiff` extra, for reading by regions)
+# cannot without imagecodecs.
+_PREDICTORS = {"<u2": 2}
+
+
+def _predicted(rows: NDArray[Any]) -> bytes:
+    """The bytes of ``(rows, W, C)`` samples as a strip stores them, predictor applied.
+
+    With predictor 2 (16 bits), each sample less its left neighbour's,
+    modulo 2**16, which :func:`read_tiff` undoes.
+    """
+    if _PREDICTORS.get(rows.dtype.str) is None:
+        return rows.tobytes()
+    count, width, channels = rows.shape
+    values = rows.reshape(count, width * channels)
+    diff = np.empty_like(values)
+    diff[:, :channels] = values[:, :channels]
+    np.subtract(values[:, channels:], values[:, :-channels], out=diff[:, channels:])
+    return diff.tobytes()
 
 
 def _rational(value: float) -> list[int]:

@@ -581,6 +581,54 @@ def test_tiff_writer_splits_large_images_into_strips() -> None:
     np.testing.assert_array_equal(tiff.pixels, pixels)
 
 
+@pytest.mark.parametrize(("dtype", "predictor"), [(np.uint16, 2), (np.float32, None)])
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_tiff_writer_predictor_reads_back_everywhere(
+    dtype: type, predictor: int | None, channels: int
+) -> None:
+    """16-bit samples are differenced (predictor 2), floats stored as they are; imgconv,
+    tifffile and Pillow (16 bits: its high bytes) read the same samples back."""
+    tifffile = pytest.importorskip("tifffile")
+    pixels = random_pixels(dtype, channels, (300, 40))  # several strips
+    pixels[:, 1::3] = pixels[:, ::3][:, : pixels[:, 1::3].shape[1]]  # runs to difference away
+    data, _ = encode_picture(pixels, BANDS[channels], "TIFF")
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        tags = tif.pages[0].tags
+        assert (317 in tags and tags[317].value) == (predictor or False)
+        np.testing.assert_array_equal(tif.asarray(), pixels)
+    tiff = deep.read_tiff(data, "test")
+    assert tiff is not None
+    np.testing.assert_array_equal(tiff.pixels, pixels)
+    if dtype is np.uint16 and channels in (3, 4):
+        with Image.open(io.BytesIO(data)) as image:
+            np.testing.assert_array_equal(np.asarray(image), pixels >> 8)
+
+
+def test_tiff_strips_compressed_on_threads_are_the_ones_one_thread_makes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pages = [random_pixels(np.float32, 3, (700, 300)), random_pixels(np.float32, 3, (700, 300))]
+    threaded = deep.encode_tiff_pages(pages, BANDS[3], {}, ["a", "b"])
+    monkeypatch.setattr(deep, "workers", lambda: 1)
+    assert deep.encode_tiff_pages(pages, BANDS[3], {}, ["a", "b"]) == threaded
+    assert len(tiff_strips(threaded)) > 2 * 8  # several tasks' worth of strips a page
+
+
+def tiff_strips(data: bytes) -> list[int]:
+    """The strip offsets of every page of a TIFF imgconv wrote."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        return [offset for page in tif.pages for offset in page.dataoffsets]
+
+
+def test_tiff_larger_than_4_gib_is_refused_before_its_offsets_overflow() -> None:
+    pieces = deep._Pieces(b"II*\0\0\0\0\0")
+    pieces.size = 2**32 - 3
+    with pytest.raises(UsageError, match=r"^TIFF cannot store an image this large \(over 4 GiB\)"):
+        pieces.append(b"abc")
+
+
 # --------------------------------------------------------------------------
 # 16-bit and float fixtures made by ImageMagick and libvips
 
