@@ -1339,9 +1339,13 @@ def _alpha_weighted(
     magnitude = np.abs(matrix)
     share = correlate_padded(opacity, magnitude / magnitude.sum(), geometry, method=methods[1])
     covered = share > _MIN_OPAQUE_SHARE
-    original = sample(plain, geometry)
-    out: FloatArray = np.where(covered, numerator / np.where(covered, share, 1), original)
-    return out.astype(plain.dtype, copy=False)
+    if not numerator.flags.writeable or np.may_share_memory(numerator, premultiplied):
+        numerator = numerator.copy()  # the padded input serves every kernel of a set
+    # In place, not through np.where's new arrays: a third of the time of
+    # weighting a 4096 x 4096 RGBA image went to them.
+    np.divide(numerator, share, out=numerator, where=covered)
+    np.copyto(numerator, sample(plain, geometry), where=np.logical_not(covered, out=covered))
+    return numerator.astype(plain.dtype, copy=False)
 
 
 def _combine(results: list[FloatArray], how: Combine | None) -> FloatArray:
