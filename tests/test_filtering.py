@@ -138,6 +138,33 @@ def test_kernel_set_combinations(combine: str, expected: float) -> None:
     np.testing.assert_allclose(result.pixels, expected, rtol=1e-7)
 
 
+@pytest.mark.parametrize("combine", ["sum", "max", "min", "magnitude"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_kernel_set_combines_as_a_reduction_over_the_stack_of_maps(
+    combine: str, dtype: type
+) -> None:
+    """Combined map by map, the numbers are the reduction's over a stack, to the bit.
+
+    (A float64 image's maps are combined in float64, before the float32
+    output, so a set's sum is closer than a sum of separately written maps.)
+    """
+    rng = np.random.default_rng(17)
+    image = (rng.random((23, 31, 3)) * 255).astype(dtype)
+    kernels = tuple(Kernel(rng.standard_normal((3, 3)), name=f"k{i}") for i in range(8))
+    kernel_set = KernelSet("eight", kernels, combine)  # type: ignore[arg-type]
+    combined = filter_image(image, kernel_set, map="raw").pixels
+    stack = np.stack([filter_image(image, k, map="raw").pixels for k in kernels])
+    reduce = {
+        "sum": lambda s: s.sum(axis=0),
+        "max": lambda s: s.max(axis=0),
+        "min": lambda s: s.min(axis=0),
+        "magnitude": lambda s: np.sqrt(np.sum(s * s, axis=0)),
+    }[combine]
+    expected = reduce(stack)
+    assert combined.dtype == expected.dtype
+    np.testing.assert_array_equal(combined, expected)
+
+
 def test_kernels_of_different_sizes_in_one_set() -> None:
     kernels = (Kernel(np.ones((3, 3)), name="a"), Kernel([[1]], name="b"))
     kernel_set = KernelSet("mixed", kernels, "sum")

@@ -1353,14 +1353,20 @@ def _combine(results: list[FloatArray], how: Combine | None) -> FloatArray:
         # with_combine() refuses these before any work is done.
         msg = f"cannot combine {len(results)} maps into one with {how!r}"
         raise UsageError(msg)
-    stack = np.stack(results)
-    combined: FloatArray
+    # Map by map into one array, not through a stack of them all: stacking
+    # 8 Kirsch maps took a third of `apply kirsch` on a 4096 x 4096 image.
+    # The order of the operations is a reduction's over a stack's first
+    # axis (one map after another), so the numbers are the same.
+    first: FloatArray = results[0].astype(np.result_type(*results), copy=False)
+    rest = results[1:]
     if how == "magnitude":
-        combined = np.sqrt(np.sum(stack * stack, axis=0))
-    elif how == "max":
-        combined = stack.max(axis=0)
-    elif how == "min":
-        combined = stack.min(axis=0)
-    else:
-        combined = stack.sum(axis=0)
+        total: FloatArray = first * first
+        for result in rest:
+            total += result * result
+        np.sqrt(total, out=total)
+        return total
+    step = {"max": np.maximum, "min": np.minimum, "sum": np.add}[how]
+    combined = first.copy() if first is results[0] else first
+    for result in rest:
+        step(combined, result, out=combined)
     return combined
