@@ -490,9 +490,9 @@ class KernelCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Protect negative inline matrices from option parsing, then parse."""
         options = [param for param in self.params if isinstance(param, click.Option)]
-        # Options whose value is optional (--print) take none before a matrix.
+        # Options whose value is optional (--print), with the values they take.
         bare = {
-            name: str(param.flag_value)
+            name: (str(param.flag_value), _choices(param))
             for param in options
             if getattr(param, "_flag_needs_value", False)
             for name in param.opts
@@ -509,9 +509,20 @@ class KernelCommand(click.Command):
                 fixed += args[index:]
                 break
             previous = args[index - 1] if index else ""
+            if previous in bare:
+                flag_value, choices = bare[previous]
+                # `--print in.png out.png`: the option's own value where the
+                # next word is not one of its values (an image, '-', a matrix).
+                if choices is not None and arg not in choices and not arg.startswith("--"):
+                    fixed.append(flag_value)
             if _NEGATIVE_MATRIX.match(arg) and previous not in takes_value:
-                if previous in bare:
-                    fixed.append(bare[previous])
                 arg = " " + arg
             fixed.append(arg)
         return super().parse_args(ctx, fixed)
+
+
+def _choices(param: click.Option) -> tuple[str, ...] | None:
+    """The values a Choice option takes; None for any other type."""
+    if isinstance(param.type, click.Choice):
+        return tuple(str(choice) for choice in param.type.choices)
+    return None

@@ -229,6 +229,49 @@ def test_print_table_to_stdout_when_the_image_goes_to_a_file(
     assert (tmp_path / "o.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("words", "heading"),
+    [
+        # the product brief's example: imgconv apply gaussian:2 --stride 2 --print small.png out.png
+        (
+            ["apply", "gaussian:2", "--stride", "2", "--print", "{src}", "{out}"],
+            "gaussian:2  2 x 2",
+        ),
+        (["apply", "sobel-x", "--print", "{src}", "{out}", "--stride", "2"], "sobel-x  2 x 2"),
+        (["apply", "--print", "-1,0,1", "{src}", "{out}"], "-1,0,1  3 x 4"),
+        (["apply", "sobel-x", "{src}", "{out}", "--print", "--stride", "2"], "sobel-x  2 x 2"),
+    ],
+    ids=["before-input", "before-input-then-options", "before-a-matrix", "before-an-option"],
+)
+def test_print_with_no_format_before_the_arguments_is_a_table(
+    runner: CliRunner, tmp_path: Path, words: list[str], heading: str
+) -> None:
+    """--print takes table, csv or npy; any other word after it is the next argument."""
+    source, target = grey_png(tmp_path), tmp_path / "o.png"
+    result = runner.invoke(cli, [w.format(src=source, out=target) for w in words])
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[0] == heading
+    assert target.exists()
+
+
+def test_print_before_standard_input_is_a_table(runner: CliRunner, tmp_path: Path) -> None:
+    data = Path(grey_png(tmp_path)).read_bytes()
+    result = runner.invoke(
+        cli, ["apply", "-1,0,1", "--print", "-", str(tmp_path / "o.png")], input=data
+    )
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[0] == "-1,0,1  3 x 4"
+
+
+def test_print_with_a_format_still_takes_it(runner: CliRunner, tmp_path: Path) -> None:
+    source = grey_png(tmp_path)
+    result = runner.invoke(
+        cli, ["apply", "-1,0,1", "--print", "csv", source, str(tmp_path / "o.png")]
+    )
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "0,255,255,0\n0,255,255,0\n0,255,255,0\n"
+
+
 def test_print_goes_to_stderr_when_the_image_goes_to_stdout(
     runner: CliRunner, tmp_path: Path
 ) -> None:
