@@ -79,6 +79,7 @@ from .matrix_io import (
     is_npy,
     looks_like_numbers,
     matrix_bands,
+    npy_stack_parts,
     parts_of,
     read_matrix,
 )
@@ -1120,8 +1121,8 @@ def encode_stack(
     ----------
     pages : ndarray or sequence of ndarray
         ``(H, W)`` or ``(H, W, C)`` arrays, all alike, uint8, uint16 or
-        float32; or one array of them, ``(K, H, W[, C])``, which ``.npy``
-        then writes as it is, not copied into a new stack.
+        float32; or one array of them, ``(K, H, W[, C])``. ``.npy`` writes
+        each from its own memory, not copied into a new stack.
     bands : tuple of str
         Band names of every page.
     format : str
@@ -1145,7 +1146,9 @@ def encode_stack(
     """
     fmt = format.upper()
     if fmt == "NPY":
-        return encode_numbers(pages if isinstance(pages, np.ndarray) else np.stack(pages), fmt)
+        return (
+            encode_numbers(pages, fmt) if isinstance(pages, np.ndarray) else npy_stack_parts(pages)
+        )
     arrays = [np.asarray(p) for p in pages]
     if fmt in NUMBER_FORMATS:  # text: a block per map and band
         planes = [a if a.ndim == 2 else a[:, :, 0] for a in arrays]

@@ -20,6 +20,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from tokenize import TokenError
+from typing import Any
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -173,16 +174,39 @@ def npy_parts(array: NDArray[np.generic]) -> Parts:
     the BytesIO and out of it) nor one joined buffer: the values are
     written straight from the array.
     """
+    header = _npy_header(npy_format.header_data_from_array_1_0(array))
+    # A byte view of the values; it keeps the array alive.
+    return Parts((header, array.reshape(-1).view(np.uint8).data))
+
+
+def npy_stack_parts(pages: Sequence[NDArray[np.generic]]) -> Parts:
+    """Arrays of one shape and type as the ``.npy`` of their stack, ``(K, ...)``.
+
+    A C-ordered stack's values are its pages' one after another, so each
+    page is written from its own memory: no stack of them all is made.
+    """
+    arrays = [np.ascontiguousarray(page) for page in pages]
+    first = arrays[0]
+    if any(a.shape != first.shape or a.dtype != first.dtype for a in arrays):
+        msg = "the pages of a stack must share their shape and type"
+        raise ValueError(msg)
+    fields = {
+        "descr": npy_format.dtype_to_descr(first.dtype),
+        "fortran_order": False,
+        "shape": (len(arrays), *first.shape),
+    }
+    bodies = (a.reshape(-1).view(np.uint8).data for a in arrays)
+    return Parts((_npy_header(fields), *bodies))
+
+
+def _npy_header(fields: dict[str, Any]) -> bytes:
     header = io.BytesIO()
-    fields = npy_format.header_data_from_array_1_0(array)
     try:
         npy_format.write_array_header_1_0(header, fields)
     except ValueError:  # a header over 64 KB (a very long shape): version 2.0
         header = io.BytesIO()
         npy_format.write_array_header_2_0(header, fields)
-    # A byte view of the values; it keeps the array alive.
-    body = array.reshape(-1).view(np.uint8).data
-    return Parts((header.getvalue(), body))
+    return header.getvalue()
 
 
 def parts_of(data: Encoded) -> tuple[bytes | memoryview, ...]:

@@ -1562,6 +1562,28 @@ def test_npy_output_refers_to_the_array_instead_of_copying_it() -> None:
     assert body.nbytes == maps.nbytes
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("shape", [(4, 5), (4, 5, 3)])
+def test_npy_of_separate_pages_is_the_stack_without_making_it(
+    dtype: type, shape: tuple[int, ...]
+) -> None:
+    """``--combine stack`` and frames: the bytes of np.save of the stack, each page's values
+    written from the page itself (a non-contiguous page is made contiguous first)."""
+    rng = np.random.default_rng(4)
+    pages = [(rng.random(shape) * 200).astype(dtype) for _ in range(3)]
+    pages[1] = np.asfortranarray(pages[1])
+    saved = io.BytesIO()
+    np.save(saved, np.stack(pages), allow_pickle=False)
+    data = image_io.encode_stack(pages, BANDS[shape[-1] if len(shape) == 3 else 1], "NPY")
+    assert bytes(data) == saved.getvalue()
+    assert isinstance(data, matrix_io.Parts)
+    bodies = data.parts[1:]
+    assert np.shares_memory(np.frombuffer(bodies[0], np.uint8), pages[0])
+    assert not np.shares_memory(np.frombuffer(bodies[1], np.uint8), pages[1])
+    with pytest.raises(ValueError, match="share their shape and type"):
+        matrix_io.npy_stack_parts([pages[0], pages[0][:2]])
+
+
 def test_parts_are_written_one_after_another(tmp_path: Path) -> None:
     maps = np.linspace(-1, 1, 3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
     data = image_io.encode_stack(maps, ("L",), "NPY")
