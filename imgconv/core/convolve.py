@@ -40,6 +40,8 @@ No click, rich, PIL or file I/O here.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -194,13 +196,14 @@ def correlate(
     method : {'auto', 'direct', 'separable', 'fft'}
         How to compute; all agree to floating-point precision.
     banded : bool
-        Pad and filter a large image in bands of rows, so that memory holds
-        one band's padded copy rather than the whole image's; the same
-        numbers, to the bit for the direct and separable methods. Off by
-        default: no method then pads more than the frame of outputs near
-        the edges, or the FFT blocks that cross an edge (see
-        :func:`correlate_framed`), which is faster and smaller than any
-        banding.
+        Filter a large image in bands of rows, each converted to floats
+        while in cache, so that memory holds one band's float copy rather
+        than the whole image's; the same numbers, to the bit, for every
+        method. Off by default: unbanded, no method pads more than the
+        frame of outputs near the edges, or the FFT blocks that cross an
+        edge (see :func:`correlate_framed`), and a float image is read
+        where it lies, which is faster. An 8-bit image, which must be
+        converted anyway, filters as fast banded as not.
 
     Returns
     -------
@@ -265,9 +268,9 @@ def bands_wanted(data: NDArray[np.generic], border: Border, banded: bool) -> boo
 
 
 def _in_bands(
-    data: NDArray[np.generic], kernel: Kernel, geometry: Geometry, border: Border, method: Method
+    data: NDArray[np.generic], kernel: Kernel, geometry: Geometry, border: Border, method: Chosen
 ) -> FloatArray:
-    """:func:`correlate` band by band: each band's rows padded and filtered while in cache.
+    """:func:`correlate` band by band: each band's rows converted and filtered while in cache.
 
     Gives the whole image's numbers (see :func:`imgconv.core.geometry.bands`)
     with one band's padded copy in memory instead of the whole image's.
@@ -278,19 +281,41 @@ def _in_bands(
     height = band_rows(geometry, row_bytes, BAND_BYTES)
     if method == "fft":
         height = spectral.aligned_band(height, geometry)
-    for first, stop, rows, pads in bands(geometry, height):
-        band = data[rows]
-        part = plan(
-            (band.shape[0], band.shape[1]),
-            kernel.shape,
-            padding=pads,
-            stride=geometry.stride,
-            dilation=geometry.dilation,
-        )
-        out[first:stop] = correlate_padded(
-            pad(band, part, border), kernel.matrix, part, method=method
-        )
+    # The FFT transforms in the whole image's blocks (see _to_block_end).
+    blocks = spectral.whole_image_blocks(geometry) if method == "fft" else nullcontext()
+    with blocks:
+        for first, stop, rows, pads in bands(geometry, height):
+            if method == "fft":
+                rows, pads = _to_block_end(rows, pads, geometry)
+            band = data[rows]
+            part = plan(
+                (band.shape[0], band.shape[1]),
+                kernel.shape,
+                padding=pads,
+                stride=geometry.stride,
+                dilation=geometry.dilation,
+            )
+            # Framed, not padded, and into the output itself: the band's
+            # inside is read where it lies (a view), only its border rows and
+            # columns are made, and no band-sized result is copied. A padded
+            # copy of each band, filtered and copied, took 0.40 s against
+            # 0.09 s unbanded (3x3 on 4096 x 4096 RGB).
+            region = out[first:stop]
+            correlate_framed(band, kernel.matrix, part, border, method=method, out=region)
     return out
+
+
+def _to_block_end(rows: slice, pads: Padding, geometry: Geometry) -> tuple[slice, Padding]:
+    """A band's input rows, and padding, run on to its last FFT block's end.
+
+    With a row stride, a band's windows end up to ``stride - 1`` rows before
+    the block the whole image transforms does: those rows (or the padding
+    past the image's last row) make the band's blocks hold what the whole
+    image's hold, so they give the same bits. They add no output row.
+    """
+    sy, total, bottom = geometry.stride[0], geometry.in_shape[0], geometry.pads[1]
+    end = min(rows.stop + pads.bottom + sy - 1, total + bottom)
+    return slice(rows.start, min(total, end)), replace(pads, bottom=max(0, end - total))
 
 
 def interior(geometry: Geometry) -> tuple[int, int, int, int] | None:
@@ -379,6 +404,7 @@ def correlate_framed(
     border: Border,
     *,
     method: Chosen = "direct",
+    out: FloatArray | None = None,
 ) -> FloatArray:
     """:func:`correlate_padded` of the padded image, without padding the whole image.
 
@@ -405,24 +431,34 @@ def correlate_framed(
         What the padding holds.
     method : {'direct', 'separable', 'fft'}
         Which method computes.
+    out : ndarray, optional
+        Where the result goes (a part of a larger array, say): the output's
+        shape, in the working dtype. A new array by default.
 
     Returns
     -------
     ndarray
-        ``(H_out, W_out[, C])`` in the working dtype.
+        ``(H_out, W_out[, C])`` in the working dtype: ``out`` when given.
     """
     work = data.astype(work_dtype(data.dtype), copy=False)
-    if method == "fft":
-        return spectral.fft_correlate(_Framed(work, geometry, border), matrix, geometry)
     inside = interior(geometry)
-    if inside is None:
-        return correlate_padded(pad(work, geometry, border), matrix, geometry, method=method)
+    if method == "fft" or inside is None:
+        if method == "fft":
+            made = spectral.fft_correlate(_Framed(work, geometry, border), matrix, geometry)
+        else:
+            made = correlate_padded(pad(work, geometry, border), matrix, geometry, method=method)
+        if out is None:
+            return made
+        out[...] = made
+        return out
     factors = _factors(matrix) if method == "separable" else None
     (ho, wo), (sy, sx), (ry, rx) = geometry.out_shape, geometry.stride, geometry.reach
-    out = np.empty((ho, wo, *work.shape[2:]), dtype=work.dtype)
+    if out is None:
+        out = np.empty((ho, wo, *work.shape[2:]), dtype=work.dtype)
+    result = out
 
     def fill(first: int, end: int, left: int, right: int, source: FloatArray) -> None:
-        region = out[first:end, left:right]
+        region = result[first:end, left:right]
         if factors is None:
             spatial.direct_into(region, source, matrix, geometry.stride, geometry.dilation)
         else:
@@ -446,7 +482,7 @@ def correlate_framed(
         if first < end and left < right:
             piece = window(work, geometry, border, *padded(first, end, left, right))
             fill(first, end, left, right, piece)
-    return out
+    return result
 
 
 class _Framed:
