@@ -197,10 +197,11 @@ def test_at_shows_only_the_part_read() -> None:
         (
             {},
             GeometryError,
-            "the output is 20x20 cells (20x20 input); explain spells out at most 16x16: "
-            "add --at ROW,COL to explain a 5x5 part of it, e.g. --at 10,10",
+            "the output is 20 rows by 20 columns (the input 20 rows by 20 columns); explain "
+            "spells out at most 16 rows and 16 columns: add --at ROW,COL to explain a 5x5 part "
+            "of it, e.g. --at 10,10",
         ),
-        ({"at": (20, 0)}, GeometryError, "--at 20,0 is outside the 20x20 output; "),
+        ({"at": (20, 0)}, GeometryError, "--at 20,0 is outside the output of 20 rows by 20 "),
         ({"at": "3"}, UsageError, "--at '3' is not understood; expected ROW,COL"),
         ({"at": (0, 0), "window": 0}, UsageError, "window 0 is outside 1..16"),
         ({"steps": -1}, UsageError, "steps -1 is negative"),
@@ -210,6 +211,22 @@ def test_core_errors(kwargs: dict[str, object], error: type[Exception], message:
     with pytest.raises(error) as caught:
         explain(np.zeros((20, 20)), np.ones((3, 3)), **kwargs)  # type: ignore[arg-type]
     assert str(caught.value).startswith(message)
+
+
+def test_size_errors_of_a_wide_image_name_rows_and_columns() -> None:
+    """Not "18x30", which reads as width x height where -v prints 30x18 for the same image."""
+    with pytest.raises(GeometryError) as caught:
+        explain(np.zeros((18, 30)), np.ones((3, 3)))
+    assert str(caught.value) == (
+        "the output is 18 rows by 30 columns (the input 18 rows by 30 columns); explain spells "
+        "out at most 16 rows and 16 columns: add --at ROW,COL to explain a 5x5 part of it, "
+        "e.g. --at 9,15"
+    )
+    with pytest.raises(GeometryError) as caught:
+        explain(np.zeros((18, 30)), np.ones((3, 3)), at=(3, 30))
+    assert str(caught.value) == (
+        "--at 3,30 is outside the output of 18 rows by 30 columns; expected ROW 0..17 and COL 0..29"
+    )
 
 
 # --- the seed slides' worked examples through the command line ------------
@@ -469,13 +486,15 @@ def test_errors(runner: CliRunner, tmp_path: Path) -> None:
         (
             ["sobel-x", big],
             2,
-            "the output is 64x64 cells (64x64 input); explain spells out at most 16x16: add --at "
-            "ROW,COL to explain a 5x5 part of it, e.g. --at 32,32",
+            "the output is 64 rows by 64 columns (the input 64 rows by 64 columns); explain "
+            "spells out at most 16 rows and 16 columns: add --at ROW,COL to explain a 5x5 part "
+            "of it, e.g. --at 32,32",
         ),
         (
             ["sobel-x", big, "--at", "64,3"],
             2,
-            "--at 64,3 is outside the 64x64 output; expected ROW 0..63 and COL 0..63",
+            "--at 64,3 is outside the output of 64 rows by 64 columns; expected ROW 0..63 and "
+            "COL 0..63",
         ),
         (
             ["sobel-x", big, "--at", "1;2"],

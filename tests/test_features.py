@@ -293,7 +293,14 @@ def test_pooling_errors() -> None:
     assert str(caught.value) == "unknown pooling 'median'; expected one of max, avg"
     with pytest.raises(GeometryError) as caught_geometry:
         pooled(np.zeros((1, 2, 2)), Pooling("max", (3, 3), (3, 3)))
-    assert str(caught_geometry.value) == "the pooling window 3x3 is larger than the 2x2 maps"
+    assert str(caught_geometry.value) == (
+        "the pooling window 3 rows by 3 columns is larger than the maps, 2 rows by 2 columns"
+    )
+    with pytest.raises(GeometryError) as caught_geometry:
+        pooled(np.zeros((1, 1, 5)), Pooling("max", (2, 2), (2, 2)))
+    assert str(caught_geometry.value) == (
+        "the pooling window 2 rows by 2 columns is larger than the maps, 1 row by 5 columns"
+    )
 
 
 def test_layer_order_is_conv_bias_activation_pool() -> None:

@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
 from .convolve import FloatArray, pad, work_dtype
-from .geometry import Geometry, plan
+from .geometry import Geometry, plan, rows_by_columns
 from .kernels import Kernel
 from .vocab import Border, Padding, parse_anchor
 
@@ -353,10 +353,13 @@ def _shown_outputs(
     if at is None:
         if ho > MAX_CELLS or wo > MAX_CELLS:
             h, w = geometry.in_shape
+            # Sizes in words: rows x columns, as --at takes them, would read
+            # as width x height, which -v prints.
             msg = (
-                f"the output is {ho}x{wo} cells ({h}x{w} input); explain spells out at most "
-                f"{MAX_CELLS}x{MAX_CELLS}: add --at ROW,COL to explain a "
-                f"{DEFAULT_WINDOW}x{DEFAULT_WINDOW} part of it, e.g. --at {ho // 2},{wo // 2}"
+                f"the output is {rows_by_columns(ho, wo)} (the input {rows_by_columns(h, w)}); "
+                f"explain spells out at most {MAX_CELLS} rows and {MAX_CELLS} columns: add "
+                f"--at ROW,COL to explain a {DEFAULT_WINDOW}x{DEFAULT_WINDOW} part of it, "
+                f"e.g. --at {ho // 2},{wo // 2}"
             )
             raise GeometryError(msg)
         return (0, ho), (0, wo)
@@ -366,7 +369,7 @@ def _shown_outputs(
     row, col = _parse_at(at)
     if row >= ho or col >= wo:
         msg = (
-            f"--at {row},{col} is outside the {ho}x{wo} output; "
+            f"--at {row},{col} is outside the output of {rows_by_columns(ho, wo)}; "
             f"expected ROW 0..{ho - 1} and COL 0..{wo - 1}"
         )
         raise GeometryError(msg)

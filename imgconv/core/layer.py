@@ -56,7 +56,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import GeometryError, UsageError
 from .convolve import pad, refuse_overflow, work_dtype
-from .geometry import Geometry, GeometryOptions, band_rows, plan
+from .geometry import Geometry, GeometryOptions, band_rows, plan, rows_by_columns
 from .kernels import Bank, KernelSet
 from .spatial import on_threads
 from .vocab import Border, Padding, parse_anchor, parse_pair
@@ -816,7 +816,10 @@ def pooled(maps: NDArray[np.floating], pool: Pooling) -> NDArray[np.floating]:
     (ph, pw), (sy, sx) = pool.size, pool.stride
     _, h, w = maps.shape
     if ph > h or pw > w:
-        msg = f"the pooling window {ph}x{pw} is larger than the {h}x{w} maps"
+        msg = (
+            f"the pooling window {rows_by_columns(ph, pw)} is larger than the maps, "
+            f"{rows_by_columns(h, w)}"
+        )
         raise GeometryError(msg)
     windows = sliding_window_view(maps, (ph, pw), axis=(1, 2))[:, ::sy, ::sx]
     if pool.kind == "max":
