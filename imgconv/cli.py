@@ -709,7 +709,7 @@ def _print_maps(
 ) -> None:
     """Print the maps where the rules say: see ``--print``'s help."""
     from .image_io import write_output
-    from .matrix_io import Encoded, encode_numbers, parts_of
+    from .matrix_io import Encoded, encode_numbers, write_encoded
     from .render import PIPE_WIDTH, feature_maps, make_console, render_text
 
     if how == "table" and print_to is None:
@@ -732,8 +732,7 @@ def _print_maps(
         write_output(data, print_to)
     else:
         stream = sys.stdout.buffer if output is None else sys.stderr.buffer
-        for part in parts_of(data):
-            stream.write(part)
+        write_encoded(stream, data)
         stream.flush()
 
 

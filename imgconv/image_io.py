@@ -82,6 +82,7 @@ from .matrix_io import (
     npy_stack_parts,
     parts_of,
     read_matrix,
+    write_encoded,
 )
 
 #: Formats that can hold float samples.
@@ -1249,8 +1250,7 @@ def write_output(data: Encoded, target: str, *, stdout: BinaryIO | None = None) 
     if target == "-":
         stream = stdout if stdout is not None else sys.stdout.buffer
         try:
-            for part in parts_of(data):
-                stream.write(part)
+            write_encoded(stream, data)
             stream.flush()
         except OSError as exc:
             msg = f"cannot write to standard output: {exc.strerror or exc}"
@@ -1335,8 +1335,7 @@ def replaced_file(target: str) -> tuple[str, str, int] | None:
 def _write_in_place(data: Encoded, target: str) -> None:
     try:
         with open(target, "wb") as file:
-            for part in parts_of(data):
-                file.write(part)
+            write_encoded(file, data)
     except OSError as exc:
         raise _write_error(target, exc) from exc
 

@@ -20,7 +20,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from tokenize import TokenError
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -212,3 +212,9 @@ def _npy_header(fields: dict[str, Any]) -> bytes:
 def parts_of(data: Encoded) -> tuple[bytes | memoryview, ...]:
     """The parts to write, one after another, for an encoded file."""
     return data.parts if isinstance(data, Parts) else (data,)
+
+
+def write_encoded(stream: BinaryIO, data: Encoded) -> None:
+    """Write an encoded file's parts to ``stream``, one after another."""
+    for part in parts_of(data):
+        stream.write(part)

@@ -273,7 +273,7 @@ def _in_bands(
     """:func:`correlate` band by band: each band's rows converted and filtered while in cache.
 
     Gives the whole image's numbers (see :func:`imgconv.core.geometry.bands`)
-    with one band's padded copy in memory instead of the whole image's.
+    with one band's float copy in memory instead of the whole image's.
     """
     ho, wo = geometry.out_shape
     out = np.empty((ho, wo, *data.shape[2:]), dtype=work_dtype(data.dtype))
@@ -441,16 +441,12 @@ def correlate_framed(
         ``(H_out, W_out[, C])`` in the working dtype: ``out`` when given.
     """
     work = data.astype(work_dtype(data.dtype), copy=False)
+    if method == "fft":
+        return _into(out, spectral.fft_correlate(_Framed(work, geometry, border), matrix, geometry))
     inside = interior(geometry)
-    if method == "fft" or inside is None:
-        if method == "fft":
-            made = spectral.fft_correlate(_Framed(work, geometry, border), matrix, geometry)
-        else:
-            made = correlate_padded(pad(work, geometry, border), matrix, geometry, method=method)
-        if out is None:
-            return made
-        out[...] = made
-        return out
+    if inside is None:
+        padded_work = pad(work, geometry, border)
+        return _into(out, correlate_padded(padded_work, matrix, geometry, method=method))
     factors = _factors(matrix) if method == "separable" else None
     (ho, wo), (sy, sx), (ry, rx) = geometry.out_shape, geometry.stride, geometry.reach
     if out is None:
@@ -483,6 +479,14 @@ def correlate_framed(
             piece = window(work, geometry, border, *padded(first, end, left, right))
             fill(first, end, left, right, piece)
     return result
+
+
+def _into(out: FloatArray | None, made: FloatArray) -> FloatArray:
+    """``made``, copied into ``out`` when there is one."""
+    if out is None:
+        return made
+    out[...] = made
+    return out
 
 
 class _Framed:
@@ -534,7 +538,8 @@ def correlate_padded(
     """Correlate an already padded array with ``matrix`` at ``geometry``'s samples.
 
     This is the step shared by every caller that pads once and applies
-    several kernels (alpha weighting, kernel sets).
+    several kernels (alpha weighting, kernel sets). The result is a new
+    array, never a view of ``padded``.
     """
     if method not in METHODS:
         msg = f"unknown method {method!r}; expected one of {', '.join(METHODS)}"
