@@ -1112,41 +1112,54 @@ def run_strides(npy: Path, args: argparse.Namespace, results: Results) -> None:
     }
 
 
-def needed_rows(height: int, size: int, stride: int) -> list[tuple[int, int]]:
-    """The runs of input rows that a ``size``-tall kernel, ``padding='same'``, reads at ``stride``.
+def needed_phases(size: int, stride: int) -> list[int]:
+    """The input rows, by remainder mod ``stride``, that a ``size``-tall kernel reads.
 
-    Output row ``i`` reads input rows ``stride*i - size//2`` to ``stride*i + size//2``
-    (those inside the image; the border's rows are copies of them).
+    With ``padding='same'``, output row ``i`` reads input rows ``stride*i -
+    size//2`` to ``stride*i + size//2``: the same remainders in every period
+    of ``stride`` rows (the border's rows are copies of image rows).
 
-    >>> needed_rows(12, 3, 4)
-    [(0, 2), (3, 6), (7, 10)]
+    >>> needed_phases(3, 4)
+    [0, 1, 3]
+    >>> needed_phases(5, 4)
+    [0, 1, 2, 3]
     """
-    reach, needed = size // 2, np.zeros(height, bool)
-    for centre in range(0, height, stride):
-        needed[max(0, centre - reach) : centre + reach + 1] = True
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], needed.astype(np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    reach = size // 2
+    return sorted({offset % stride for offset in range(-reach, reach + 1)})
+
+
+#: Rows per block read by :func:`rows_read_seconds` (a multiple of every stride timed).
+_READ_BLOCK = 256
 
 
 def rows_read_seconds(imgf: F32, size: int, stride: int, repeat: int) -> float:
-    """Seconds to read once, on every usable core, the rows :func:`needed_rows` names.
+    """Seconds to read once, on every usable core, the rows :func:`needed_phases` names.
 
     Every implementation reads at least these values: the time is a floor
-    under any strided filter of the image, whatever it computes.
+    under any strided filter of the image, whatever it computes. Each core
+    reads its share of the image in blocks of rows, with one reduction per
+    block and remainder (NumPy's SIMD loop over whole rows, GIL released),
+    or per block where every row is needed.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    pieces = [
-        (top, min(stop, top + 64))
-        for start, stop in needed_rows(imgf.shape[0], size, stride)
-        for top in range(start, stop, 64)
-    ]
+    phases = needed_phases(size, stride)
+    every = len(phases) == stride
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    shares = [pieces[n::count] for n in range(count)]
+    height = imgf.shape[0]
+    tops = list(range(0, height, _READ_BLOCK))
+    shares = [tops[n * len(tops) // count : (n + 1) * len(tops) // count] for n in range(count)]
 
-    def read(share: list[tuple[int, int]]) -> float:
-        # A reduction over contiguous rows: NumPy's SIMD loop, GIL released.
-        return sum(float(np.add.reduce(imgf[a:b], axis=None)) for a, b in share)
+    def read(share: list[int]) -> float:
+        total = 0.0
+        for top in share:
+            stop = min(height, top + _READ_BLOCK)
+            if every:
+                total += float(np.add.reduce(imgf[top:stop], axis=None))
+            else:
+                for phase in phases:
+                    total += float(np.add.reduce(imgf[top + phase : stop : stride], axis=None))
+        return total
 
     with ThreadPoolExecutor(count) as threads:
         # Cheap, and the floor is worth pinning down: at least 5 calls.
