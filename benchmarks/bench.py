@@ -1133,7 +1133,7 @@ _READ_BLOCK = 256
 
 
 def rows_read_seconds(imgf: F32, size: int, stride: int, repeat: int) -> float:
-    """Seconds to read once, on every usable core, the rows :func:`needed_phases` names.
+    """Seconds to read once, on imgconv's threads, the rows :func:`needed_phases` names.
 
     Every implementation reads at least these values: the time is a floor
     under any strided filter of the image, whatever it computes. Each core
@@ -1143,9 +1143,11 @@ def rows_read_seconds(imgf: F32, size: int, stride: int, repeat: int) -> float:
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from imgconv.core.spatial import workers
+
     phases = needed_phases(size, stride)
     every = len(phases) == stride
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    count = workers()  # as many threads as imgconv's filtering uses
     height = imgf.shape[0]
     tops = list(range(0, height, _READ_BLOCK))
     shares = [tops[n * len(tops) // count : (n + 1) * len(tops) // count] for n in range(count)]
